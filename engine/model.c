@@ -1,0 +1,676 @@
+/*
+ * Decoder-only transformers (llama, qwen2) read from GGUF: loading with
+ * every tensor's presence, type and shape checked, and the forward pass on
+ * the CPU kernels with a KV cache and batched prefill.
+ *
+ * Layout follows GGUF/llama.cpp conventions: a weight matrix has ne[0] = its
+ * input dimension and ne[1] = its output dimension, i.e. row r of the
+ * matrix (ne[0] elements) produces output r. Q and K of llama models are
+ * stored already permuted for the interleaved ("NORM") RoPE; qwen2 uses the
+ * NeoX RoPE on the unpermuted halves.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+
+/* ---- the model: hyperparameters and pointers into the mapped file ------- */
+
+struct layer {
+	const float *attn_norm;     /* (n_embd) */
+	struct kt_mat wq;           /* (n_head*head_dim rows, n_embd cols) */
+	struct kt_mat wk, wv;       /* (n_head_kv*head_dim, n_embd) */
+	const float *bq, *bk, *bv;  /* qwen2 biases, NULL for llama */
+	struct kt_mat wo;           /* (n_embd, n_head*head_dim) */
+	const float *ffn_norm;      /* (n_embd) */
+	struct kt_mat w_gate, w_up; /* (n_ff, n_embd) */
+	struct kt_mat w_down;       /* (n_embd, n_ff) */
+};
+
+struct model {
+	struct gguf *g;
+	struct tok *tok;
+	struct model_hparams hp;
+	enum chat_tmpl chat;
+	char *chat_template;       /* tokenizer.chat_template, or NULL */
+	char name[256];
+	struct kt_mat tok_embd;    /* (n_vocab, n_embd): rows are embeddings */
+	const float *out_norm;     /* (n_embd) */
+	struct kt_mat output;      /* (n_vocab, n_embd); tok_embd when tied */
+	const float *rope_freqs;   /* (n_rot/2) divisors, or NULL */
+	struct layer *layers;      /* n_layer */
+	float **owned;             /* vectors converted to F32, freed with the model */
+	int n_owned;
+};
+
+static void set_err(char *err, size_t errsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errsz, const char *fmt, ...)
+{
+	if (!err || !errsz)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+static void fmt_shape(char *buf, size_t n, const struct gguf_tensor *t)
+{
+	int o = snprintf(buf, n, "[%lld", (long long)t->ne[0]);
+	for (int i = 1; i < t->n_dims && o > 0 && (size_t)o < n; i++)
+		o += snprintf(buf + o, n - (size_t)o, ", %lld", (long long)t->ne[i]);
+	if (o > 0 && (size_t)o < n)
+		snprintf(buf + o, n - (size_t)o, "]");
+}
+
+/* Find tensor name with ne = {ne0, ne1} (ne1 = 0 for a vector). Missing and
+ * required -> error; missing and optional -> NULL with no error. */
+static const struct gguf_tensor *want(struct model *m, const char *name,
+				      int64_t ne0, int64_t ne1, int optional,
+				      char *err, size_t errsz)
+{
+	const struct gguf_tensor *t = gguf_find_tensor(m->g, name);
+	if (!t) {
+		if (!optional)
+			set_err(err, errsz, "%s: missing tensor %s", gguf_name(m->g), name);
+		return NULL;
+	}
+	int dims = ne1 ? 2 : 1;
+	int ok = t->ne[0] == ne0 && (dims == 1 ? t->ne[1] == 1 : t->ne[1] == ne1) &&
+		 t->ne[2] == 1 && t->ne[3] == 1;
+	if (!ok) {
+		char got[96];
+		fmt_shape(got, sizeof got, t);
+		if (dims == 1)
+			set_err(err, errsz, "%s: tensor %s has shape %s, expected [%lld]",
+				gguf_name(m->g), name, got, (long long)ne0);
+		else
+			set_err(err, errsz, "%s: tensor %s has shape %s, expected [%lld, %lld]",
+				gguf_name(m->g), name, got, (long long)ne0, (long long)ne1);
+		return NULL;
+	}
+	return t;
+}
+
+static int want_mat(struct model *m, struct kt_mat *out, const char *name,
+		    int64_t cols, int64_t rows, char *err, size_t errsz)
+{
+	const struct gguf_tensor *t = want(m, name, cols, rows, 0, err, errsz);
+	if (!t)
+		return -EINVAL;
+	if (t->type == KT_Q8_1 || t->type == KT_Q8_K) {
+		set_err(err, errsz, "%s: tensor %s has type %s, which is for activations, not weights",
+			gguf_name(m->g), name, kt_type_name(t->type));
+		return -EINVAL;
+	}
+	out->type = (enum kt_type)t->type;
+	out->rows = rows;
+	out->cols = cols;
+	out->data = t->data;
+	return 0;
+}
+
+/* A vector (norm weight, bias) as F32. Stored F32 vectors are used in place
+ * (GGUF aligns tensor data to at least 32 bytes); others are converted into
+ * memory the model owns. */
+static int want_vec(struct model *m, const float **out, const char *name,
+		    int64_t n, int optional, char *err, size_t errsz)
+{
+	*out = NULL;
+	const struct gguf_tensor *t = want(m, name, n, 0, optional, err, errsz);
+	if (!t)
+		return optional && !gguf_find_tensor(m->g, name) ? 0 : -EINVAL;
+	if (t->type == KT_F32) {
+		*out = t->data;
+		return 0;
+	}
+	float *v = malloc((size_t)n * sizeof(float));
+	float **o = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *o);
+	if (!v || !o) {
+		free(v);
+		if (o)
+			m->owned = o;
+		set_err(err, errsz, "%s: out of memory", gguf_name(m->g));
+		return -ENOMEM;
+	}
+	m->owned = o;
+	m->owned[m->n_owned++] = v;
+	kt_dequant_row((enum kt_type)t->type, t->data, v, n);
+	*out = v;
+	return 0;
+}
+
+static int get_hparam(struct model *m, const char *suffix, int64_t def,
+		      int32_t *out, char *err, size_t errsz)
+{
+	char key[128];
+	snprintf(key, sizeof key, "%s.%s", m->hp.arch_name, suffix);
+	int64_t v;
+	int rc = gguf_get_i64(m->g, key, &v);
+	if (rc == -ENOENT && def >= 0)
+		v = def;
+	else if (rc == -ENOENT) {
+		set_err(err, errsz, "%s: missing key %s", gguf_name(m->g), key);
+		return -EINVAL;
+	} else if (rc) {
+		set_err(err, errsz, "%s: key %s is not an integer", gguf_name(m->g), key);
+		return -EINVAL;
+	}
+	if (v <= 0 || v > (1 << 24)) {
+		set_err(err, errsz, "%s: key %s = %lld is out of range (1..16777216)",
+			gguf_name(m->g), key, (long long)v);
+		return -EINVAL;
+	}
+	*out = (int32_t)v;
+	return 0;
+}
+
+static int load_hparams(struct model *m, char *err, size_t errsz)
+{
+	struct model_hparams *hp = &m->hp;
+	size_t len;
+	const char *arch = gguf_get_str(m->g, "general.architecture", &len);
+	if (!arch) {
+		set_err(err, errsz, "%s: missing key general.architecture (not a model file?)",
+			gguf_name(m->g));
+		return -EINVAL;
+	}
+	if (len >= sizeof hp->arch_name)
+		len = sizeof hp->arch_name - 1;
+	memcpy(hp->arch_name, arch, len);
+	hp->arch_name[len] = 0;
+	if (!strcmp(hp->arch_name, "llama")) {
+		hp->arch = ARCH_LLAMA;
+		hp->rope_mode = KT_ROPE_NORM;
+	} else if (!strcmp(hp->arch_name, "qwen2")) {
+		hp->arch = ARCH_QWEN2;
+		hp->rope_mode = KT_ROPE_NEOX;
+	} else {
+		set_err(err, errsz,
+			"%s: architecture '%s' is not supported (supported: llama, qwen2)",
+			gguf_name(m->g), hp->arch_name);
+		return -ENOTSUP;
+	}
+	int rc;
+	if ((rc = get_hparam(m, "embedding_length", -1, &hp->n_embd, err, errsz)) ||
+	    (rc = get_hparam(m, "block_count", -1, &hp->n_layer, err, errsz)) ||
+	    (rc = get_hparam(m, "feed_forward_length", -1, &hp->n_ff, err, errsz)) ||
+	    (rc = get_hparam(m, "attention.head_count", -1, &hp->n_head, err, errsz)) ||
+	    (rc = get_hparam(m, "attention.head_count_kv", hp->n_head, &hp->n_head_kv, err, errsz)) ||
+	    (rc = get_hparam(m, "context_length", 2048, &hp->n_ctx_train, err, errsz)))
+		return rc;
+	if (hp->n_head_kv > hp->n_head || hp->n_head % hp->n_head_kv) {
+		set_err(err, errsz, "%s: %d attention heads cannot be grouped over %d KV heads",
+			gguf_name(m->g), hp->n_head, hp->n_head_kv);
+		return -EINVAL;
+	}
+	if ((rc = get_hparam(m, "attention.key_length", hp->n_embd / hp->n_head,
+			     &hp->head_dim, err, errsz)) ||
+	    (rc = get_hparam(m, "rope.dimension_count", hp->head_dim, &hp->n_rot, err, errsz)))
+		return rc;
+	if (hp->n_rot > hp->head_dim || hp->n_rot % 2) {
+		set_err(err, errsz, "%s: rope dimension %d does not fit head size %d",
+			gguf_name(m->g), hp->n_rot, hp->head_dim);
+		return -EINVAL;
+	}
+	char key[128];
+	snprintf(key, sizeof key, "%s.rope.freq_base", hp->arch_name);
+	hp->rope_base = (float)gguf_get_f64_or(m->g, key, 10000.0);
+	snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", hp->arch_name);
+	hp->norm_eps = (float)gguf_get_f64_or(m->g, key, 1e-5);
+	if (!(hp->rope_base > 0) || !(hp->norm_eps > 0)) {
+		set_err(err, errsz, "%s: rope base %g and norm epsilon %g must be positive",
+			gguf_name(m->g), hp->rope_base, hp->norm_eps);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_tensors(struct model *m, char *err, size_t errsz)
+{
+	struct model_hparams *hp = &m->hp;
+	int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim;
+	int64_t KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+	const struct gguf_tensor *te = gguf_find_tensor(m->g, "token_embd.weight");
+	if (!te) {
+		set_err(err, errsz, "%s: missing tensor token_embd.weight", gguf_name(m->g));
+		return -EINVAL;
+	}
+	hp->n_vocab = (int32_t)te->ne[1];
+	int rc;
+	if ((rc = want_mat(m, &m->tok_embd, "token_embd.weight", E, hp->n_vocab, err, errsz)) ||
+	    (rc = want_vec(m, &m->out_norm, "output_norm.weight", E, 0, err, errsz)))
+		return rc;
+	if (gguf_find_tensor(m->g, "output.weight")) {
+		if ((rc = want_mat(m, &m->output, "output.weight", E, hp->n_vocab, err, errsz)))
+			return rc;
+	} else {
+		m->output = m->tok_embd; /* tied embeddings */
+	}
+	if ((rc = want_vec(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 1, err, errsz)))
+		return rc;
+	m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+	if (!m->layers)
+		return -ENOMEM;
+	for (int i = 0; i < hp->n_layer; i++) {
+		struct layer *l = &m->layers[i];
+		char n[14][64];
+		const char *suf[14] = {"attn_norm.weight", "attn_q.weight", "attn_k.weight",
+				       "attn_v.weight", "attn_output.weight", "ffn_norm.weight",
+				       "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
+				       "attn_q.bias", "attn_k.bias", "attn_v.bias", "", ""};
+		for (int j = 0; j < 12; j++)
+			snprintf(n[j], sizeof n[j], "blk.%d.%s", i, suf[j]);
+		int bias_optional = hp->arch != ARCH_QWEN2;
+		if ((rc = want_vec(m, &l->attn_norm, n[0], E, 0, err, errsz)) ||
+		    (rc = want_mat(m, &l->wq, n[1], E, Q, err, errsz)) ||
+		    (rc = want_mat(m, &l->wk, n[2], E, KV, err, errsz)) ||
+		    (rc = want_mat(m, &l->wv, n[3], E, KV, err, errsz)) ||
+		    (rc = want_mat(m, &l->wo, n[4], Q, E, err, errsz)) ||
+		    (rc = want_vec(m, &l->ffn_norm, n[5], E, 0, err, errsz)) ||
+		    (rc = want_mat(m, &l->w_gate, n[6], E, F, err, errsz)) ||
+		    (rc = want_mat(m, &l->w_up, n[7], E, F, err, errsz)) ||
+		    (rc = want_mat(m, &l->w_down, n[8], F, E, err, errsz)) ||
+		    (rc = want_vec(m, &l->bq, n[9], Q, bias_optional, err, errsz)) ||
+		    (rc = want_vec(m, &l->bk, n[10], KV, bias_optional, err, errsz)) ||
+		    (rc = want_vec(m, &l->bv, n[11], KV, bias_optional, err, errsz)))
+			return rc;
+	}
+	return 0;
+}
+
+int model_load(const char *path, struct model **out, char *err, size_t errsz)
+{
+	*out = NULL;
+	struct model *m = calloc(1, sizeof *m);
+	if (!m)
+		return -ENOMEM;
+	int rc = gguf_open(path, &m->g, err, errsz);
+	if (rc) {
+		free(m);
+		return rc;
+	}
+	if ((rc = load_hparams(m, err, errsz)) || (rc = load_tensors(m, err, errsz)) ||
+	    (rc = tok_load(m->g, &m->tok, err, errsz))) {
+		model_free(m);
+		return rc;
+	}
+	if (tok_n_vocab(m->tok) > m->hp.n_vocab) {
+		set_err(err, errsz, "%s: tokenizer has %d tokens but token_embd.weight only %d rows",
+			path, tok_n_vocab(m->tok), m->hp.n_vocab);
+		model_free(m);
+		return -EINVAL;
+	}
+	size_t tl;
+	const char *tmpl = gguf_get_str(m->g, "tokenizer.chat_template", &tl);
+	if (tmpl) {
+		if (!(m->chat_template = strndup(tmpl, tl))) {
+			model_free(m);
+			return -ENOMEM;
+		}
+		m->chat = chat_detect(m->chat_template);
+	}
+	size_t nl;
+	const char *name = gguf_get_str(m->g, "general.name", &nl);
+	if (name && nl) {
+		if (nl >= sizeof m->name)
+			nl = sizeof m->name - 1;
+		memcpy(m->name, name, nl);
+		m->name[nl] = 0;
+	} else {
+		const char *base = strrchr(path, '/');
+		snprintf(m->name, sizeof m->name, "%s", base ? base + 1 : path);
+	}
+	*out = m;
+	return 0;
+}
+
+void model_free(struct model *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < m->n_owned; i++)
+		free(m->owned[i]);
+	free(m->owned);
+	free(m->layers);
+	free(m->chat_template);
+	tok_free(m->tok);
+	gguf_close(m->g);
+	free(m);
+}
+
+const struct model_hparams *model_hparams(const struct model *m)
+{
+	return &m->hp;
+}
+
+const struct tok *model_tok(const struct model *m)
+{
+	return m->tok;
+}
+
+enum chat_tmpl model_chat(const struct model *m)
+{
+	return m->chat;
+}
+
+const char *model_chat_template(const struct model *m)
+{
+	return m->chat_template;
+}
+
+const char *model_name(const struct model *m)
+{
+	return m->name;
+}
+
+static size_t mat_bytes(const struct kt_mat *w)
+{
+	return (size_t)w->rows * kt_row_bytes(w->type, w->cols);
+}
+
+size_t model_weight_bytes(const struct model *m)
+{
+	size_t b = mat_bytes(&m->output) + kt_row_bytes(m->tok_embd.type, m->tok_embd.cols);
+	for (int i = 0; i < m->hp.n_layer; i++) {
+		const struct layer *l = &m->layers[i];
+		b += mat_bytes(&l->wq) + mat_bytes(&l->wk) + mat_bytes(&l->wv) +
+		     mat_bytes(&l->wo) + mat_bytes(&l->w_gate) + mat_bytes(&l->w_up) +
+		     mat_bytes(&l->w_down);
+	}
+	return b;
+}
+
+static int64_t mat_elems(const struct kt_mat *w)
+{
+	return w->rows * w->cols;
+}
+
+int64_t model_matmul_params(const struct model *m)
+{
+	int64_t n = mat_elems(&m->output);
+	for (int i = 0; i < m->hp.n_layer; i++) {
+		const struct layer *l = &m->layers[i];
+		n += mat_elems(&l->wq) + mat_elems(&l->wk) + mat_elems(&l->wv) +
+		     mat_elems(&l->wo) + mat_elems(&l->w_gate) + mat_elems(&l->w_up) +
+		     mat_elems(&l->w_down);
+	}
+	return n;
+}
+
+/* ---- a sequence: KV cache and run state ---------------------------------- */
+
+/* Tokens processed per batch of a prefill: activations for this many rows
+ * are allocated once per session. */
+#define SESSION_BATCH 64
+
+struct session {
+	struct model *m;
+	struct kt_pool *pool;
+	int n_ctx, pos;
+	enum kt_type kv_type; /* KT_F16 or KT_F32 */
+	size_t kv_row;        /* bytes of one position's K (or V): n_head_kv*head_dim */
+	char *k_cache;        /* (n_layer, n_ctx, n_head_kv*head_dim) of kv_type */
+	char *v_cache;        /* (n_layer, n_ctx, n_head_kv*head_dim) of kv_type */
+	float *x;        /* (batch, n_embd) residual stream */
+	float *xb;       /* (batch, n_embd) normalised input of a block */
+	float *q;        /* (batch, n_head*head_dim) */
+	float *k, *v;    /* (batch, n_head_kv*head_dim) */
+	float *att_out;  /* (batch, n_head*head_dim) */
+	float *gate, *up; /* (batch, n_ff) */
+	float *scores;   /* (n_threads, 2*n_ctx + 2*head_dim) attention scratch */
+	float *logits;   /* (batch, n_vocab) when all logits are wanted */
+	void *work;      /* kt_matmul scratch, sized for the largest matrix */
+};
+
+static void *xcalloc(size_t n, size_t size, int *fail)
+{
+	void *p = calloc(n ? n : 1, size);
+	if (!p)
+		*fail = 1;
+	return p;
+}
+
+int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
+		struct kt_pool *pool, struct session **out, char *err, size_t errsz)
+{
+	*out = NULL;
+	const struct model_hparams *hp = &m->hp;
+	if (kv_type != KT_F16 && kv_type != KT_F32) {
+		set_err(err, errsz, "KV cache type %s is not supported (f16, f32)",
+			kt_type_name(kv_type) ? kt_type_name(kv_type) : "?");
+		return -EINVAL;
+	}
+	if (n_ctx <= 0)
+		n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+	struct session *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->m = m;
+	s->pool = pool;
+	s->n_ctx = n_ctx;
+	s->kv_type = kv_type;
+	size_t B = SESSION_BATCH, E = (size_t)hp->n_embd;
+	size_t Q = (size_t)hp->n_head * hp->head_dim, KV = (size_t)hp->n_head_kv * hp->head_dim;
+	size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * KV;
+	int nth = pool ? kt_pool_threads(pool) : 1, fail = 0;
+	s->kv_row = kt_row_bytes(kv_type, (int64_t)KV);
+	s->k_cache = xcalloc(cache, kt_row_bytes(kv_type, 1), &fail);
+	s->v_cache = xcalloc(cache, kt_row_bytes(kv_type, 1), &fail);
+	s->x = xcalloc(B * E, sizeof(float), &fail);
+	s->xb = xcalloc(B * E, sizeof(float), &fail);
+	s->q = xcalloc(B * Q, sizeof(float), &fail);
+	s->k = xcalloc(B * KV, sizeof(float), &fail);
+	s->v = xcalloc(B * KV, sizeof(float), &fail);
+	s->att_out = xcalloc(B * Q, sizeof(float), &fail);
+	s->gate = xcalloc(B * (size_t)hp->n_ff, sizeof(float), &fail);
+	s->up = xcalloc(B * (size_t)hp->n_ff, sizeof(float), &fail);
+	s->scores = xcalloc((size_t)nth * (2 * (size_t)n_ctx + 2 * (size_t)hp->head_dim),
+			    sizeof(float), &fail);
+	s->logits = xcalloc(B * (size_t)hp->n_vocab, sizeof(float), &fail);
+	size_t wmax = kt_matmul_work_bytes(&m->output, (int)B);
+	for (int i = 0; i < hp->n_layer; i++) {
+		const struct layer *l = &m->layers[i];
+		const struct kt_mat *ml[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+		for (size_t j = 0; j < sizeof ml / sizeof ml[0]; j++) {
+			size_t w = kt_matmul_work_bytes(ml[j], (int)B);
+			if (w > wmax)
+				wmax = w;
+		}
+	}
+	s->work = xcalloc(wmax, 1, &fail);
+	if (fail) {
+		set_err(err, errsz, "out of memory for a %d-token context (%.1f MiB of KV cache)",
+			n_ctx, 2.0 * cache * kt_row_bytes(kv_type, 1) / 1048576.0);
+		session_free(s);
+		return -ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	free(s->k_cache);
+	free(s->v_cache);
+	free(s->x);
+	free(s->xb);
+	free(s->q);
+	free(s->k);
+	free(s->v);
+	free(s->att_out);
+	free(s->gate);
+	free(s->up);
+	free(s->scores);
+	free(s->logits);
+	free(s->work);
+	free(s);
+}
+
+int session_pos(const struct session *s)
+{
+	return s->pos;
+}
+
+void session_reset(struct session *s)
+{
+	s->pos = 0;
+}
+
+/* ---- forward pass -------------------------------------------------------- */
+
+/* Causal self-attention of nb new tokens (positions pos0..pos0+nb-1) over
+ * the cache of one layer; work is split over (token, head) pairs. */
+struct attn_job {
+	struct session *s;
+	int layer, pos0, nb;
+};
+
+static void attn_task(void *ctx, int ith, int nth)
+{
+	struct attn_job *j = ctx;
+	struct session *s = j->s;
+	const struct model_hparams *hp = &s->m->hp;
+	enum kt_type kvt = s->kv_type;
+	int hd = hp->head_dim, nh = hp->n_head, group = hp->n_head / hp->n_head_kv;
+	size_t head_bytes = kt_row_bytes(kvt, hd);
+	const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
+	const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
+	float *sc = s->scores + (size_t)ith * (2 * (size_t)s->n_ctx + 2 * (size_t)hd);
+	float *wts = sc + s->n_ctx; /* n_ctx weights, F16-rounded for an F16 cache */
+	float *qr = sc + 2 * (size_t)s->n_ctx, *vrow = qr + hd;
+	float scale = 1.0f / sqrtf((float)hd);
+	int total = j->nb * nh;
+	for (int w = ith; w < total; w += nth) {
+		int t = w / nh, h = w % nh, kvh = h / group;
+		int n = j->pos0 + t + 1; /* positions this token may attend to */
+		const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
+		/* With an F16 cache, Q meets the keys rounded to F16 itself and the
+		 * weights meet the values rounded likewise, as in llama.cpp: products
+		 * of two F16 numbers are exact in F32, so only the order of the sums
+		 * differs from it. */
+		if (kvt == KT_F16) {
+			kt_quantize_row(KT_F16, q, vrow, hd);
+			kt_dequant_row(KT_F16, vrow, qr, hd);
+			q = qr;
+		}
+		for (int p = 0; p < n; p++)
+			sc[p] = kt_vec_dot(kvt, kc + (size_t)p * s->kv_row + (size_t)kvh * head_bytes, q,
+					   hd) * scale;
+		kt_softmax(sc, n);
+		if (kvt == KT_F16) {
+			kt_quantize_row(KT_F16, sc, wts, n);
+			kt_dequant_row(KT_F16, wts, sc, n);
+		}
+		float *o = s->att_out + (size_t)t * nh * hd + (size_t)h * hd;
+		memset(o, 0, (size_t)hd * sizeof(float));
+		for (int p = 0; p < n; p++) {
+			float a = sc[p];
+			kt_dequant_row(kvt, vc + (size_t)p * s->kv_row + (size_t)kvh * head_bytes, vrow, hd);
+			for (int i = 0; i < hd; i++)
+				o[i] += a * vrow[i];
+		}
+	}
+}
+
+static void add_bias(float *x, const float *b, int nb, int n)
+{
+	if (!b)
+		return;
+	for (int t = 0; t < nb; t++)
+		for (int i = 0; i < n; i++)
+			x[(size_t)t * n + i] += b[i];
+}
+
+/* One batch of nb <= SESSION_BATCH tokens at s->pos. Writes the logits of
+ * all nb tokens (logits != NULL, all) or of the last one (logits != NULL). */
+static void forward_batch(struct session *s, const int32_t *tokens, int nb,
+			  int all, float *logits)
+{
+	struct model *m = s->m;
+	const struct model_hparams *hp = &m->hp;
+	int E = hp->n_embd, hd = hp->head_dim;
+	int Q = hp->n_head * hd, KV = hp->n_head_kv * hd;
+	for (int t = 0; t < nb; t++)
+		kt_dequant_row(m->tok_embd.type,
+			       (const char *)m->tok_embd.data +
+				       (size_t)tokens[t] * kt_row_bytes(m->tok_embd.type, E),
+			       s->x + (size_t)t * E, E);
+	for (int li = 0; li < hp->n_layer; li++) {
+		const struct layer *l = &m->layers[li];
+		for (int t = 0; t < nb; t++)
+			kt_rmsnorm(s->xb + (size_t)t * E, s->x + (size_t)t * E, l->attn_norm, E,
+				   hp->norm_eps);
+		kt_matmul(s->pool, &l->wq, s->xb, nb, s->q, s->work);
+		kt_matmul(s->pool, &l->wk, s->xb, nb, s->k, s->work);
+		kt_matmul(s->pool, &l->wv, s->xb, nb, s->v, s->work);
+		add_bias(s->q, l->bq, nb, Q);
+		add_bias(s->k, l->bk, nb, KV);
+		add_bias(s->v, l->bv, nb, KV);
+		char *kc = s->k_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
+		char *vc = s->v_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
+		for (int t = 0; t < nb; t++) {
+			kt_rope(s->q + (size_t)t * Q, hp->n_head, hd, hp->n_rot, s->pos + t,
+				hp->rope_base, hp->rope_mode, m->rope_freqs);
+			kt_rope(s->k + (size_t)t * KV, hp->n_head_kv, hd, hp->n_rot, s->pos + t,
+				hp->rope_base, hp->rope_mode, m->rope_freqs);
+		}
+		kt_quantize_row(s->kv_type, s->k, kc, (int64_t)nb * KV);
+		kt_quantize_row(s->kv_type, s->v, vc, (int64_t)nb * KV);
+		struct attn_job job = {s, li, s->pos, nb};
+		kt_pool_run(s->pool, attn_task, &job);
+		/* x += Wo * att_out, through xb as the product's destination */
+		kt_matmul(s->pool, &l->wo, s->att_out, nb, s->xb, s->work);
+		for (size_t i = 0; i < (size_t)nb * E; i++)
+			s->x[i] += s->xb[i];
+		for (int t = 0; t < nb; t++)
+			kt_rmsnorm(s->xb + (size_t)t * E, s->x + (size_t)t * E, l->ffn_norm, E,
+				   hp->norm_eps);
+		kt_matmul(s->pool, &l->w_gate, s->xb, nb, s->gate, s->work);
+		kt_matmul(s->pool, &l->w_up, s->xb, nb, s->up, s->work);
+		kt_swiglu(s->gate, s->up, nb * hp->n_ff);
+		kt_matmul(s->pool, &l->w_down, s->gate, nb, s->xb, s->work);
+		for (size_t i = 0; i < (size_t)nb * E; i++)
+			s->x[i] += s->xb[i];
+	}
+	s->pos += nb;
+	if (!logits)
+		return;
+	int first = all ? 0 : nb - 1, n_out = nb - first;
+	for (int t = first; t < nb; t++)
+		kt_rmsnorm(s->xb + (size_t)(t - first) * E, s->x + (size_t)t * E, m->out_norm, E,
+			   hp->norm_eps);
+	kt_matmul(s->pool, &m->output, s->xb, n_out, logits, s->work);
+}
+
+int session_forward(struct session *s, const int32_t *tokens, int n,
+		    int all_logits, float *logits)
+{
+	const struct model_hparams *hp = &s->m->hp;
+	if (n <= 0)
+		return -EINVAL;
+	if (s->pos + n > s->n_ctx)
+		return -ENOSPC;
+	for (int i = 0; i < n; i++)
+		if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+			return -EINVAL;
+	for (int done = 0; done < n;) {
+		int nb = n - done < SESSION_BATCH ? n - done : SESSION_BATCH;
+		int last = done + nb == n;
+		float *out = NULL;
+		if (logits && all_logits)
+			out = logits + (size_t)done * hp->n_vocab;
+		else if (logits && last)
+			out = logits;
+		forward_batch(s, tokens + done, nb, all_logits, out);
+		done += nb;
+	}
+	return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * The small per-token ops of a transformer, in float on the CPU. They are
+ * O(n) per token, so they are written plainly; the compiler vectorises the
+ * loops. These are also the reference the CUDA versions are tested against.
+ */
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+void kt_rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+	double ss = 0.0; /* double: long rows of large activations lose bits in float */
+	for (int i = 0; i < n; i++)
+		ss += (double)x[i] * x[i];
+	float scale = (float)(1.0 / sqrt(ss / n + eps));
+	if (w)
+		for (int i = 0; i < n; i++)
+			out[i] = x[i] * scale * w[i];
+	else
+		for (int i = 0; i < n; i++)
+			out[i] = x[i] * scale;
+}
+
+void kt_layernorm(float *out, const float *x, const float *w, const float *b,
+		  int n, float eps)
+{
+	double mean = 0.0, var = 0.0;
+	for (int i = 0; i < n; i++)
+		mean += x[i];
+	mean /= n;
+	for (int i = 0; i < n; i++) {
+		double d = x[i] - mean;
+		var += d * d;
+	}
+	float scale = (float)(1.0 / sqrt(var / n + eps));
+	for (int i = 0; i < n; i++) {
+		float v = (float)(x[i] - mean) * scale;
+		out[i] = v * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
+	}
+}
+
+void kt_softmax(float *x, int n)
+{
+	float max = -INFINITY;
+	for (int i = 0; i < n; i++)
+		if (x[i] > max)
+			max = x[i];
+	double sum = 0.0;
+	for (int i = 0; i < n; i++) {
+		x[i] = expf(x[i] - max);
+		sum += x[i];
+	}
+	float inv = (float)(1.0 / sum);
+	for (int i = 0; i < n; i++)
+		x[i] *= inv;
+}
+
+void kt_swiglu(float *gate, const float *up, int n)
+{
+	for (int i = 0; i < n; i++) {
+		float g = gate[i];
+		gate[i] = g / (1.0f + expf(-g)) * up[i];
+	}
+}
+
+void kt_rope(float *x, int n_heads, int head_dim, int n_rot, int pos,
+	     float base, enum kt_rope_mode mode, const float *freq_factors)
+{
+	/* theta_i = pos * base^(-2i/n_rot), computed by repeated multiplication
+	 * as ggml does so that both agree to the last bit for long contexts. */
+	float theta_scale = powf(base, -2.0f / (float)n_rot);
+	for (int h = 0; h < n_heads; h++) {
+		float *v = x + (size_t)h * head_dim;
+		float theta = (float)pos;
+		for (int i = 0; i < n_rot / 2; i++) {
+			float t = freq_factors ? theta / freq_factors[i] : theta;
+			float c = cosf(t), s = sinf(t);
+			int a, b;
+			if (mode == KT_ROPE_NEOX) {
+				a = i;
+				b = i + n_rot / 2;
+			} else {
+				a = 2 * i;
+				b = 2 * i + 1;
+			}
+			float x0 = v[a], x1 = v[b];
+			v[a] = x0 * c - x1 * s;
+			v[b] = x0 * s + x1 * c;
+			theta *= theta_scale;
+		}
+	}
+}

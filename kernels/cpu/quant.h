@@ -1,0 +1,204 @@
+/*
+ * Private to kernels/cpu: the GGUF block layouts, half-precision
+ * conversions, and the per-type function table through which quant.c,
+ * quant_avx2.c and matmul.c meet.
+ *
+ * The structs below are byte for byte ggml's block_* types (ggml-common.h):
+ * a GGUF tensor is an array of them, little-endian, with no padding. Every
+ * f16 field is stored as raw IEEE binary16 bits (uint16_t).
+ */
+#ifndef SEEKFS_KERNELS_CPU_QUANT_H
+#define SEEKFS_KERNELS_CPU_QUANT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#define KT_QK 32   /* elements per block of the legacy quants */
+#define KT_QK_K 256 /* elements per super-block of the K-quants */
+
+struct kt_block_q4_0 { /* x = d * (q - 8) */
+	uint16_t d;
+	uint8_t qs[KT_QK / 2]; /* element j in the low nibble of qs[j], j+16 high */
+};
+struct kt_block_q4_1 { /* x = d * q + m */
+	uint16_t d, m;
+	uint8_t qs[KT_QK / 2];
+};
+struct kt_block_q5_0 { /* x = d * (q - 16), q = nibble | bit j of qh << 4 */
+	uint16_t d;
+	uint8_t qh[4]; /* little-endian u32: bit j is bit 4 of element j */
+	uint8_t qs[KT_QK / 2];
+};
+struct kt_block_q5_1 { /* x = d * q + m */
+	uint16_t d, m;
+	uint8_t qh[4];
+	uint8_t qs[KT_QK / 2];
+};
+struct kt_block_q8_0 { /* x = d * q */
+	uint16_t d;
+	int8_t qs[KT_QK];
+};
+struct kt_block_q8_1 { /* x = d * q; s = d * sum(q), read by the q4_1/q5_1 dots */
+	uint16_t d, s;
+	int8_t qs[KT_QK];
+};
+/* K-quants: 8 sub-blocks of 32; 6-bit scale and min per sub-block packed in
+ * 12 bytes (see kt_scale_min_k4); x = d * sc * q - dmin * m. */
+struct kt_block_q4_K {
+	uint16_t d, dmin;
+	uint8_t scales[12];
+	uint8_t qs[KT_QK_K / 2]; /* 64-element groups: 32 low nibbles, 32 high */
+};
+struct kt_block_q5_K {
+	uint16_t d, dmin;
+	uint8_t scales[12];
+	uint8_t qh[KT_QK_K / 8]; /* bit 2g (low half) / 2g+1 (high half) of group g */
+	uint8_t qs[KT_QK_K / 2];
+};
+/* 16 sub-blocks of 16; x = d * scales[i] * (q - 32), q 6 bits: low 4 in ql,
+ * high 2 in qh. */
+struct kt_block_q6_K {
+	uint8_t ql[KT_QK_K / 2];
+	uint8_t qh[KT_QK_K / 4];
+	int8_t scales[KT_QK_K / 16];
+	uint16_t d;
+};
+/* Activations for the K-quant dots: float scale, bsums[i] = sum of qs over
+ * elements 16i..16i+15. */
+struct kt_block_q8_K {
+	float d;
+	int8_t qs[KT_QK_K];
+	int16_t bsums[KT_QK_K / 16];
+};
+
+_Static_assert(sizeof(struct kt_block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(struct kt_block_q4_1) == 20, "q4_1 layout");
+_Static_assert(sizeof(struct kt_block_q5_0) == 22, "q5_0 layout");
+_Static_assert(sizeof(struct kt_block_q5_1) == 24, "q5_1 layout");
+_Static_assert(sizeof(struct kt_block_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(struct kt_block_q8_1) == 36, "q8_1 layout");
+_Static_assert(sizeof(struct kt_block_q4_K) == 144, "q4_K layout");
+_Static_assert(sizeof(struct kt_block_q5_K) == 176, "q5_K layout");
+_Static_assert(sizeof(struct kt_block_q6_K) == 210, "q6_K layout");
+_Static_assert(sizeof(struct kt_block_q8_K) == 292, "q8_K layout");
+
+/* ---- half precision, portable ----------------------------------------- */
+
+static inline uint32_t kt_f32_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	return u;
+}
+
+static inline float kt_bits_f32(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static inline float kt_fp16_to_fp32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
+
+	if (e == 0x1f) /* inf, or NaN made quiet as F16C does */
+		return kt_bits_f32(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0));
+	if (e)
+		return kt_bits_f32(sign | ((e + 112) << 23) | (m << 13));
+	/* zero or subnormal: m * 2^-24 is exact in float */
+	float v = (float)m * 0x1p-24f;
+	return sign ? -v : v;
+}
+
+/* Round to nearest even, like F16C's vcvtps2ph with imm 0: overflow gives
+ * infinity, NaN stays a (quiet) NaN, subnormals are kept. */
+static inline uint16_t kt_fp32_to_fp16(float f)
+{
+	uint32_t x = kt_f32_bits(f);
+	uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+	uint32_t ax = x & 0x7fffffffu;
+
+	if (ax > 0x7f800000u)
+		return sign | 0x7e00 | (uint16_t)((ax >> 13) & 0x3ff);
+	if (ax >= 0x477ff000u) /* 65520 and above round to infinity */
+		return sign | 0x7c00;
+	if (ax >= 0x38800000u) { /* normal half */
+		uint32_t r = ax - 0x38000000u; /* rebias exponent by 127 - 15 */
+		r += 0xfff + ((r >> 13) & 1);
+		return sign | (uint16_t)(r >> 13);
+	}
+	/* Below 2^-14: adding 0.5 puts the value's 2^-24 units in the low
+	 * mantissa bits of the sum, rounded to nearest even by the FPU. */
+	float s = kt_bits_f32(ax) + 0.5f;
+	return sign | (uint16_t)(kt_f32_bits(s) - 0x3f000000u);
+}
+
+static inline float kt_bf16_to_fp32(uint16_t h)
+{
+	return kt_bits_f32((uint32_t)h << 16);
+}
+
+/* Round to nearest even; NaN stays NaN (as ggml_compute_fp32_to_bf16). */
+static inline uint16_t kt_fp32_to_bf16(float f)
+{
+	uint32_t u = kt_f32_bits(f);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 64);
+	return (uint16_t)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+}
+
+/* The 6-bit scale and min of sub-block j (0..7) of a q4_K/q5_K block, as
+ * ggml's get_scale_min_k4: bytes 0-3 hold scales 0-3 (low 6 bits), bytes
+ * 4-7 mins 0-3; bytes 8-11 hold the low nibbles of scales 4-7 (low half)
+ * and mins 4-7 (high half), whose top 2 bits sit in bits 6-7 of bytes 0-7. */
+static inline void kt_scale_min_k4(int j, const uint8_t *q, uint8_t *sc,
+				   uint8_t *m)
+{
+	if (j < 4) {
+		*sc = q[j] & 63;
+		*m = q[j + 4] & 63;
+	} else {
+		*sc = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+		*m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+	}
+}
+
+/* Round to nearest, ties to even (the default MXCSR mode, so the same as
+ * _mm256_cvtps_epi32). |f| must be below 2^22. */
+static inline int kt_nearest_int(float f)
+{
+	float v = f + 12582912.f; /* 1.5 * 2^23: the integer lands in the mantissa */
+	return (int)(kt_f32_bits(v) & 0x007fffff) - 0x00400000;
+}
+
+/* ---- per-type entry points -------------------------------------------- */
+
+typedef void (*kt_dequant_fn)(const void *src, float *dst, int64_t n);
+typedef void (*kt_quant_fn)(const float *src, void *dst, int64_t n);
+/* w: a weight row; x: activations in kt_dot_type(w); n elements. */
+typedef float (*kt_dot_fn)(const void *w, const void *x, int64_t n);
+
+struct kt_type_fns {
+	kt_dequant_fn dequant;
+	kt_quant_fn quant;
+	kt_dot_fn dot;
+};
+
+/* The functions of type t for isa, never NULL for a supported type (an
+ * ISA without its own version of a function gets the scalar one). NULL
+ * for an unsupported type. */
+const struct kt_type_fns *kt_type_fns(enum kt_isa isa, enum kt_type t);
+
+/* 1 when the CPU runs the AVX2 paths (AVX2, FMA and F16C, with OS
+ * support), whatever SEEKFS_ISA says. */
+int kt_cpu_has_avx2(void);
+
+/* Filled by quant_avx2.c: the AVX2 versions it has (NULL entries fall back
+ * to scalar). Only called after kt_cpu_isa() reported AVX2. */
+void kt_avx2_fill(enum kt_type t, struct kt_type_fns *fns);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * kernels: the compute layer of seekfs.
+ *
+ * Everything that touches weights element by element lives here: the block
+ * formats of GGUF tensor types (dequantisation, quantisation, dot products),
+ * matrix products split over a thread pool, and the small per-token ops of a
+ * transformer (RMSNorm, RoPE, softmax, SwiGLU). The CPU implementation has a
+ * scalar reference for every op and AVX2/FMA fast paths chosen at run time;
+ * the CUDA backend (kernels/cuda) implements the same ops and is tested
+ * against the CPU.
+ *
+ * Conventions: a matrix is row-major, one row = kt_row_bytes(type, cols)
+ * bytes; GGUF's ne[0] is the number of columns. Functions here never print
+ * and never exit.
+ */
+#ifndef SEEKFS_KERNELS_H
+#define SEEKFS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Tensor types, numbered as in GGUF (ggml_type). Only the listed ones are
+ * supported; kt_type_supported() says which. */
+enum kt_type {
+	KT_F32 = 0,
+	KT_F16 = 1,
+	KT_Q4_0 = 2,
+	KT_Q4_1 = 3,
+	KT_Q5_0 = 6,
+	KT_Q5_1 = 7,
+	KT_Q8_0 = 8,
+	KT_Q8_1 = 9,  /* activations only: dot partner of Q4_1/Q5_1 */
+	KT_Q4_K = 12,
+	KT_Q5_K = 13,
+	KT_Q6_K = 14,
+	KT_Q8_K = 15, /* activations only: dot partner of the K-quants */
+	KT_BF16 = 30,
+	KT_TYPE_MAX = 40,
+};
+
+/* Name as GGUF tools print it ("q4_K"), or NULL for an unknown number. */
+const char *kt_type_name(uint32_t type);
+/* 1 when tensors of this type can be loaded and multiplied. */
+int kt_type_supported(uint32_t type);
+/* Elements per block (1 for F32/F16/BF16, 32 or 256 for quantised). */
+int64_t kt_block_elems(enum kt_type type);
+/* Bytes per block. */
+size_t kt_block_bytes(enum kt_type type);
+/* Bytes of a row of n elements; n must be a multiple of kt_block_elems. */
+size_t kt_row_bytes(enum kt_type type, int64_t n);
+/* The type activations are quantised to before a dot product with a row of
+ * weights of type w (KT_F32 for F32/F16/BF16 weights). */
+enum kt_type kt_dot_type(enum kt_type w);
+
+/* Instruction sets with an implementation. KT_ISA_SCALAR is the reference. */
+enum kt_isa { KT_ISA_SCALAR = 0, KT_ISA_AVX2 = 1 };
+/* Best instruction set this CPU runs (detected once, thread-safe). The
+ * environment variable SEEKFS_ISA=scalar forces the reference. */
+enum kt_isa kt_cpu_isa(void);
+const char *kt_isa_name(enum kt_isa isa);
+
+/* Dequantise n elements (a multiple of the block size) of src to floats. */
+void kt_dequant_row(enum kt_type type, const void *src, float *dst, int64_t n);
+void kt_dequant_row_isa(enum kt_isa isa, enum kt_type type, const void *src,
+			float *dst, int64_t n);
+
+/* Quantise n floats into type (any supported type, including the activation
+ * types Q8_1 and Q8_K). Reference quality: round to nearest per block. */
+void kt_quantize_row(enum kt_type type, const float *src, void *dst, int64_t n);
+void kt_quantize_row_isa(enum kt_isa isa, enum kt_type type, const float *src,
+			 void *dst, int64_t n);
+
+/* Dot product of a weight row of type w with activations xq already in
+ * kt_dot_type(w), both n elements long. */
+float kt_vec_dot(enum kt_type w, const void *wrow, const void *xq, int64_t n);
+float kt_vec_dot_isa(enum kt_isa isa, enum kt_type w, const void *wrow,
+		     const void *xq, int64_t n);
+
+/* ---- thread pool ------------------------------------------------------- */
+
+struct kt_pool;
+typedef void (*kt_task_fn)(void *ctx, int ith, int nth);
+/* A pool of n_threads workers (the caller counts as one). NULL on failure
+ * (errno set). n_threads <= 0 means one per online CPU. */
+struct kt_pool *kt_pool_create(int n_threads);
+void kt_pool_destroy(struct kt_pool *pool);
+int kt_pool_threads(const struct kt_pool *pool);
+/* Run fn(ctx, ith, nth) on every thread, ith = 0..nth-1, the caller being
+ * thread 0; returns when all are done. pool may be NULL: runs fn(ctx, 0, 1).
+ * Not reentrant: one kt_pool_run at a time per pool. */
+void kt_pool_run(struct kt_pool *pool, kt_task_fn fn, void *ctx);
+
+/* ---- matrix products --------------------------------------------------- */
+
+struct kt_mat {
+	enum kt_type type;
+	int64_t rows, cols;
+	const void *data; /* rows * kt_row_bytes(type, cols) bytes */
+};
+
+/* Bytes of scratch kt_matmul needs for nb activation rows. */
+size_t kt_matmul_work_bytes(const struct kt_mat *w, int nb);
+/* y[b*w->rows + r] = sum_c W[r][c] * x[b*w->cols + c] for b < nb.
+ * work: kt_matmul_work_bytes(w, nb) bytes owned by the caller. Rows of W
+ * are split over the pool's threads; each row is read once for all nb. */
+void kt_matmul(struct kt_pool *pool, const struct kt_mat *w, const float *x,
+	       int nb, float *y, void *work);
+
+/* ---- transformer ops (CPU, float) -------------------------------------- */
+
+/* out = x / rms(x) * w over n elements (w may be NULL: no scale). */
+void kt_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+/* out = (x - mean) / sd * w + b (w, b may be NULL). */
+void kt_layernorm(float *out, const float *x, const float *w, const float *b,
+		  int n, float eps);
+/* In-place softmax over n elements. */
+void kt_softmax(float *x, int n);
+/* gate[i] = silu(gate[i]) * up[i]. */
+void kt_swiglu(float *gate, const float *up, int n);
+
+enum kt_rope_mode { KT_ROPE_NORM = 0, KT_ROPE_NEOX = 2 };
+/* Rotate n_heads heads of head_dim each in x (contiguous) for position pos.
+ * NORM rotates pairs (2i, 2i+1); NEOX rotates (i, i + n_rot/2). Only the
+ * first n_rot dims of each head rotate; theta_i = pos * base^(-2i/n_rot),
+ * divided by freq_factors[i] when given (n_rot/2 values: Llama 3.1's
+ * rope_freqs.weight), else NULL. */
+void kt_rope(float *x, int n_heads, int head_dim, int n_rot, int pos,
+	     float base, enum kt_rope_mode mode, const float *freq_factors);
+
+/* ---- backends ---------------------------------------------------------- */
+
+/* The table of compute backends compiled in. "cpu" is always there; "cuda"
+ * when built with the CUDA toolkit. available() tells whether a device can
+ * run it now (0/1), describe() fills a one-line description. */
+struct kt_backend {
+	const char *name;
+	int (*available)(void);
+	void (*describe)(char *buf, size_t n);
+};
+/* NULL-terminated list of compiled-in backends. */
+const struct kt_backend *const *kt_backends(void);
+const struct kt_backend *kt_backend_find(const char *name);
+
+#ifdef SEEKFS_HAVE_CUDA
+/* ---- CUDA backend (kernels/cuda; built when the toolkit is present) ---- */
+
+/* 1 when at least one CUDA device can be used, 0 otherwise (no driver, no
+ * device): never aborts. */
+int kt_cuda_available(void);
+void kt_cuda_describe(char *buf, size_t n);
+/* RMSNorm of rows rows of n floats on the device: out = x / rms(x) * w.
+ * Device pointers; runs on the default stream and waits for it. */
+void kt_cuda_rmsnorm(float *out, const float *x, const float *w, int n,
+		     int rows, float eps);
+/* Device memory helpers for tests and the engine; abort on CUDA errors
+ * naming the call, file and line. */
+void *kt_cuda_malloc(size_t bytes);
+void kt_cuda_free(void *p);
+void kt_cuda_upload(void *dst, const void *src, size_t bytes);
+void kt_cuda_download(void *dst, const void *src, size_t bytes);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif
