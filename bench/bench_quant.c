@@ -4,8 +4,8 @@
  * for one activation row (decode) on 1..N threads against the machine's
  * read bandwidth, and kt_matmul for a batch (prefill).
  *
- * usage: bench_quant [threads [MiB]]   (defaults: all CPUs, 256 MiB of
- * weights per memory-bound measurement, well above any L3)
+ * usage: bench_quant [threads [MiB [type]]]   (defaults: all CPUs, 256 MiB
+ * of weights per memory-bound measurement, well above any L3; all types)
  */
 #include <math.h>
 #include <stdio.h>
@@ -113,6 +113,8 @@ int main(int argc, char **argv)
 
 	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
 		const enum kt_type t = types[ti], dt = kt_dot_type(t);
+		if (argc > 3 && strcmp(argv[3], kt_type_name(t)) != 0)
+			continue;
 		const size_t rb = kt_row_bytes(t, cols);
 		float *x = malloc(64 * cols * sizeof(float));
 		for (int64_t i = 0; i < 64 * cols; i++)

@@ -516,6 +516,63 @@ static void check_missing_tensor(const char *tmp)
 	unlink(path);
 }
 
+/* An architecture the engine does not implement is refused by name. */
+static void check_unsupported_arch(const char *tmp)
+{
+	char path[4096], err[512] = "";
+	snprintf(path, sizeof path, "%s/mamba.gguf", tmp);
+	struct cfg c = CFGS[0];
+	c.arch = "mamba";
+	write_model(&c, KT_F32, path, NULL);
+	struct model *m = NULL;
+	int rc = model_load(path, &m, err, sizeof err);
+	T_CHECK(rc < 0 && !m, "a mamba model loaded (rc %d)", rc);
+	T_CHECK(strstr(err, "'mamba'") && strstr(err, "not supported"),
+		"message does not name the architecture: '%s'", err);
+	if (m)
+		model_free(m);
+	unlink(path);
+}
+
+/* The F16 KV cache (the default for generation) against the exact F32
+ * one on the F32 models: the difference is F16 rounding of keys, values,
+ * queries and attention weights, about 1e-3 relative to the largest logit
+ * (a bound of 1e-2 leaves room and still catches a wrong layout, which
+ * moves logits by tens of percent). */
+static void check_f16_cache(const char *tmp, struct kt_pool *pool)
+{
+	static const int32_t toks[12] = {72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100, 33};
+	for (size_t a = 0; a < sizeof CFGS / sizeof CFGS[0]; a++) {
+		char path[4096], err[512] = "";
+		model_file(path, sizeof path, tmp, &CFGS[a], KT_F32, "-kv.gguf");
+		write_model(&CFGS[a], KT_F32, path, NULL);
+		struct model *m;
+		T_REQUIRE(model_load(path, &m, err, sizeof err) == 0, "%s", err);
+		struct session *s32, *s16;
+		T_REQUIRE(session_new(m, 16, KT_F32, pool, &s32, err, sizeof err) == 0, "%s", err);
+		T_REQUIRE(session_new(m, 16, KT_F16, pool, &s16, err, sizeof err) == 0, "%s", err);
+		size_t nv = (size_t)model_hparams(m)->n_vocab;
+		float *l32 = malloc(12 * nv * sizeof(float)), *l16 = malloc(12 * nv * sizeof(float));
+		T_REQUIRE(l32 && l16, "out of memory");
+		T_REQUIRE(session_forward(s32, toks, 12, 1, l32) == 0, "forward f32 cache");
+		T_REQUIRE(session_forward(s16, toks, 12, 1, l16) == 0, "forward f16 cache");
+		size_t where;
+		double e = rel_err(l16, l32, 12 * nv, &where);
+		report("f16 KV cache", path, e, 1e-2, where);
+		T_CHECK(e > 0 && e <= 1e-2, "%s: F16 cache error %g not in (0, 1e-2]", path, e);
+		struct session *sq = NULL;
+		T_CHECK(session_new(m, 16, KT_Q8_0, pool, &sq, err, sizeof err) == -EINVAL && !sq &&
+				strstr(err, "q8_0"),
+			"a q8_0 KV cache was not refused: '%s'", err);
+		free(l32);
+		free(l16);
+		session_free(s16);
+		session_free(s32);
+		model_free(m);
+		unlink(path);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--write-only")) {
@@ -550,6 +607,8 @@ int main(int argc, char **argv)
 			run_model(&CFGS[a], &TYPES[t], tmp, data, pool);
 		}
 	check_missing_tensor(tmp);
+	check_unsupported_arch(tmp);
+	check_f16_cache(tmp, pool);
 	kt_pool_destroy(pool);
 	rmdir(tmp);
 	return t_done("test_forward");

@@ -152,9 +152,12 @@ static void test_half(void)
 			if (i & 1)
 				u = (u & 0x80000000u) | (0x30000000u + (u % 0x0b000000u));
 			memcpy(&f[i], &u, 4);
-			if (isnan(f[i]))
-				f[i] = 0;
 		}
+		/* NaNs, signalling and quiet, with payloads: F16C keeps the top
+		 * payload bits and sets the quiet bit */
+		const uint32_t nans[] = { 0x7f800001u, 0xffc00000u, 0x7fa5a5a5u, 0x7fffffffu };
+		for (int i = 0; i < 4; i++)
+			memcpy(&f[i], &nans[i], 4);
 		kt_quantize_row_isa(KT_ISA_SCALAR, KT_F16, f, h2, 65536);
 		kt_quantize_row_isa(KT_ISA_AVX2, KT_F16, f, h3, 65536);
 		T_CHECK(memcmp(h2, h3, 65536 * 2) == 0, "F16C f32->f16 differs");
@@ -189,6 +192,37 @@ static void check_known(const char *what, enum kt_type t, const void *blk, const
 		T_CHECK(bad < 0, "%s (%s): element %d is %g, want %g", what,
 			kt_isa_name((enum kt_isa)isa), bad, bad >= 0 ? got[bad] : 0.0,
 			bad >= 0 ? want[bad] : 0.0);
+	}
+	/* The dot with some activations agrees with the known values (this
+	 * also takes the q8_0 -128 weight through the AVX2 sign trick). */
+	if (is_weight(t)) {
+		const enum kt_type dt = kt_dot_type(t);
+		float *x = xmalloc((size_t)n * 4), *xd = xmalloc((size_t)n * 4);
+		uint8_t *xq = xmalloc(kt_row_bytes(dt, n) + 1);
+		for (int i = 0; i < n; i++)
+			x[i] = (float)((i * 37) % 23 - 11) / 8;
+		kt_quantize_row(dt, x, xq, n);
+		kt_dequant_row(dt, xq, xd, n);
+		double ref = 0, mag = 0, wmax = 0, xsum = 0;
+		for (int i = 0; i < n; i++) {
+			ref += (double)want[i] * xd[i];
+			mag += fabs(want[i]) * fabs(xd[i]);
+			wmax = fmax(wmax, fabs(want[i]));
+			xsum += fabs(xd[i]);
+		}
+		/* rounding as in test_dot, plus for q4_1/q5_1 the q8_1 s term,
+		 * 2^-10 |m| sum|x|; the blocks above have a zero code, so |m| is
+		 * one of the values, <= wmax */
+		const double tol = (n + 16) * U * (mag + wmax * xsum) +
+				   (t == KT_Q4_1 || t == KT_Q5_1 ? 0x1p-10 * 1.01 * wmax * xsum : 0);
+		for (int isa = 0; isa <= (has_avx2 ? 1 : 0); isa++) {
+			const float v = kt_vec_dot_isa((enum kt_isa)isa, t, blk, xq, n);
+			T_CHECK(fabs(v - ref) <= tol, "%s (%s): dot %.9g, want %.9g", what,
+				kt_isa_name((enum kt_isa)isa), v, ref);
+		}
+		free(x);
+		free(xd);
+		free(xq);
 	}
 	free(got);
 }

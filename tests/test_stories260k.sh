@@ -21,6 +21,13 @@ fi
 "$SEEKFS_BIN" generate -m "$tmp/stories260K.gguf" --temp 0 -n 256 -t 1 >"$tmp/out1.txt"
 cmp "$tmp/out1.txt" "$data/stories260K.greedy.txt"
 
+# Sampling: the same seed gives the same text, another seed another text.
+gen() { "$SEEKFS_BIN" generate -m "$tmp/stories260K.gguf" -p "Once upon a time" -n 64 --temp 1 --top-p 0.95 --seed "$1" 2>/dev/null; }
+a=$(gen 1) b=$(gen 1) c=$(gen 2)
+[ "$a" = "$b" ] || { echo "seed 1 gave two different texts" >&2; exit 1; }
+[ "$a" != "$c" ] || { echo "seeds 1 and 2 gave the same text" >&2; exit 1; }
+case "$a" in "Once upon a time"*) echo "the prompt was echoed into the output" >&2; exit 1 ;; esac
+
 # A truncated copy is refused with a message naming the file, not a crash.
 head -c 500000 "$tmp/stories260K.gguf" >"$tmp/cut.gguf"
 if "$SEEKFS_BIN" generate -m "$tmp/cut.gguf" -n 4 >"$tmp/cut.out" 2>"$tmp/cut.err"; then

@@ -2,11 +2,15 @@
  * Which instruction set the CPU kernels use.
  *
  * The AVX2 paths (quant_avx2.c) also need FMA and F16C; all three are
- * asked of CPUID once (libgcc's __builtin_cpu_supports, which also checks
- * that the OS saves the YMM state). SEEKFS_ISA=scalar in the environment
+ * asked of CPUID once, together with XGETBV to check that the OS saves the
+ * YMM state (without it AVX instructions fault). CPUID is read directly
+ * because compilers differ in which features __builtin_cpu_supports knows. SEEKFS_ISA=scalar in the environment
  * forces the scalar reference, to compare results or to work around a bad
  * fast path; any other value is ignored.
  */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +23,33 @@
 static atomic_int hw_avx2 = -1;
 static atomic_int chosen_isa = -1;
 
+#if defined(__x86_64__) || defined(__i386__)
+static int detect_avx2(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+	int f16c = (c >> 29) & 1;
+	if (!(fma && osxsave && avx && f16c))
+		return 0;
+	unsigned xlo, xhi;
+	__asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+	if ((xlo & 6) != 6) /* XMM and YMM state enabled by the OS */
+		return 0;
+	if (__get_cpuid_max(0, NULL) < 7)
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	return (b >> 5) & 1; /* AVX2 */
+}
+#endif
+
 int kt_cpu_has_avx2(void)
 {
 	int v = atomic_load_explicit(&hw_avx2, memory_order_relaxed);
 	if (v < 0) {
 #if defined(__x86_64__) || defined(__i386__)
-		__builtin_cpu_init();
-		v = __builtin_cpu_supports("avx2") &&
-		    __builtin_cpu_supports("fma") &&
-		    __builtin_cpu_supports("f16c");
+		v = detect_avx2();
 #else
 		v = 0;
 #endif

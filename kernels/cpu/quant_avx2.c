@@ -12,8 +12,10 @@
  * pairs of int16), widen by pmaddwd (against ones or the sub-block scales),
  * then one float FMA per block with the product of the two block scales.
  * Offsets (q - 8, q - 16, q - 32) are applied as q.y - k*sum(y) so the
- * unsigned operand stays unsigned; no int16 sum can saturate: the largest
- * is 2 * 63 * 127 = 16002 for q6_K.
+ * unsigned operand stays unsigned; q8_0 weights, signed like the
+ * activations, go through ggml's sign trick (|w| times y with w's sign).
+ * No int16 pair sum can saturate: the largest is 2 * 128 * 127 = 32512
+ * (q8_0 with a -128 weight; activations never hold -128).
  *
  * Quantisation gives the same bytes as the scalar code (same formulas,
  * the same round-to-nearest-even); dots differ from it only in the order
