@@ -213,6 +213,11 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 			     &hp->head_dim, err, errsz)) ||
 	    (rc = get_hparam(m, "rope.dimension_count", hp->head_dim, &hp->n_rot, err, errsz)))
 		return rc;
+	if (hp->head_dim > 512) {
+		set_err(err, errsz, "%s: head size %d is larger than the 512 seekfs supports",
+			gguf_name(m->g), hp->head_dim);
+		return -EINVAL;
+	}
 	if (hp->n_rot > hp->head_dim || hp->n_rot % 2) {
 		set_err(err, errsz, "%s: rope dimension %d does not fit head size %d",
 			gguf_name(m->g), hp->n_rot, hp->head_dim);
@@ -423,7 +428,7 @@ struct session {
 	float *k, *v;    /* (batch, n_head_kv*head_dim) */
 	float *att_out;  /* (batch, n_head*head_dim) */
 	float *gate, *up; /* (batch, n_ff) */
-	float *scores;   /* (n_threads, 2*n_ctx + 2*head_dim) attention scratch */
+	float *scores;   /* (n_threads, n_ctx + head_dim) attention scratch */
 	float *logits;   /* (batch, n_vocab) when all logits are wanted */
 	void *work;      /* kt_matmul scratch, sized for the largest matrix */
 };
@@ -470,8 +475,8 @@ int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
 	s->att_out = xcalloc(B * Q, sizeof(float), &fail);
 	s->gate = xcalloc(B * (size_t)hp->n_ff, sizeof(float), &fail);
 	s->up = xcalloc(B * (size_t)hp->n_ff, sizeof(float), &fail);
-	s->scores = xcalloc((size_t)nth * (2 * (size_t)n_ctx + 2 * (size_t)hp->head_dim),
-			    sizeof(float), &fail);
+	s->scores = xcalloc((size_t)nth * ((size_t)n_ctx + (size_t)hp->head_dim), sizeof(float),
+			    &fail);
 	s->logits = xcalloc(B * (size_t)hp->n_vocab, sizeof(float), &fail);
 	size_t wmax = kt_matmul_work_bytes(&m->output, (int)B);
 	for (int i = 0; i < hp->n_layer; i++) {
@@ -543,40 +548,16 @@ static void attn_task(void *ctx, int ith, int nth)
 	size_t head_bytes = kt_row_bytes(kvt, hd);
 	const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
 	const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
-	float *sc = s->scores + (size_t)ith * (2 * (size_t)s->n_ctx + 2 * (size_t)hd);
-	float *wts = sc + s->n_ctx; /* n_ctx weights, F16-rounded for an F16 cache */
-	float *qr = sc + 2 * (size_t)s->n_ctx, *vrow = qr + hd;
+	float *scratch = s->scores + (size_t)ith * ((size_t)s->n_ctx + (size_t)hd);
 	float scale = 1.0f / sqrtf((float)hd);
 	int total = j->nb * nh;
 	for (int w = ith; w < total; w += nth) {
 		int t = w / nh, h = w % nh, kvh = h / group;
 		int n = j->pos0 + t + 1; /* positions this token may attend to */
-		const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
-		/* With an F16 cache, Q meets the keys rounded to F16 itself and the
-		 * weights meet the values rounded likewise, as in llama.cpp: products
-		 * of two F16 numbers are exact in F32, so only the order of the sums
-		 * differs from it. */
-		if (kvt == KT_F16) {
-			kt_quantize_row(KT_F16, q, vrow, hd);
-			kt_dequant_row(KT_F16, vrow, qr, hd);
-			q = qr;
-		}
-		for (int p = 0; p < n; p++)
-			sc[p] = kt_vec_dot(kvt, kc + (size_t)p * s->kv_row + (size_t)kvh * head_bytes, q,
-					   hd) * scale;
-		kt_softmax(sc, n);
-		if (kvt == KT_F16) {
-			kt_quantize_row(KT_F16, sc, wts, n);
-			kt_dequant_row(KT_F16, wts, sc, n);
-		}
-		float *o = s->att_out + (size_t)t * nh * hd + (size_t)h * hd;
-		memset(o, 0, (size_t)hd * sizeof(float));
-		for (int p = 0; p < n; p++) {
-			float a = sc[p];
-			kt_dequant_row(kvt, vc + (size_t)p * s->kv_row + (size_t)kvh * head_bytes, vrow, hd);
-			for (int i = 0; i < hd; i++)
-				o[i] += a * vrow[i];
-		}
+		size_t off = (size_t)kvh * head_bytes;
+		kt_attn_head(kvt, kc + off, vc + off, s->kv_row,
+			     s->q + (size_t)t * nh * hd + (size_t)h * hd, n, hd, scale, scratch,
+			     s->att_out + (size_t)t * nh * hd + (size_t)h * hd);
 	}
 }
 

@@ -131,6 +131,18 @@ enum kt_rope_mode { KT_ROPE_NORM = 0, KT_ROPE_NEOX = 2 };
 void kt_rope(float *x, int n_heads, int head_dim, int n_rot, int pos,
 	     float base, enum kt_rope_mode mode, const float *freq_factors);
 
+/* Attention of one query head over n cached positions: out (hd floats) =
+ * softmax(q . k_p * scale) . v_p over p < n. k and v point at the head's
+ * first element of position 0; rows of consecutive positions are stride
+ * bytes apart; elements are kvt (KT_F16 or KT_F32). With KT_F16 the query
+ * and the softmax weights are rounded to F16 where they meet the cache (as
+ * llama.cpp does). hd <= 512. scratch: n + hd floats owned by the caller. */
+void kt_attn_head(enum kt_type kvt, const void *k, const void *v, size_t stride,
+		  const float *q, int n, int hd, float scale, float *scratch, float *out);
+void kt_attn_head_isa(enum kt_isa isa, enum kt_type kvt, const void *k,
+		      const void *v, size_t stride, const float *q, int n, int hd,
+		      float scale, float *scratch, float *out);
+
 /* ---- backends ---------------------------------------------------------- */
 
 /* The table of compute backends compiled in. "cpu" is always there; "cuda"
