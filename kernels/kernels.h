@@ -57,9 +57,10 @@ size_t kt_row_bytes(enum kt_type type, int64_t n);
 enum kt_type kt_dot_type(enum kt_type w);
 
 /* Instruction sets with an implementation. KT_ISA_SCALAR is the reference. */
-enum kt_isa { KT_ISA_SCALAR = 0, KT_ISA_AVX2 = 1 };
+enum kt_isa { KT_ISA_SCALAR = 0, KT_ISA_AVX2 = 1, KT_ISA_AVX512VNNI = 2 };
 /* Best instruction set this CPU runs (detected once, thread-safe). The
- * environment variable SEEKFS_ISA=scalar forces the reference. */
+ * environment variable SEEKFS_ISA=scalar forces the reference, =avx2 caps
+ * it at AVX2. AVX512VNNI is the AVX2 code with AVX-512 VNNI dots. */
 enum kt_isa kt_cpu_isa(void);
 const char *kt_isa_name(enum kt_isa isa);
 

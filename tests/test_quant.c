@@ -24,6 +24,7 @@ static const enum kt_type all_types[] = {
 #define N_TYPES (int)(sizeof(all_types) / sizeof(all_types[0]))
 
 static int has_avx2;
+static int has_vnni; /* AVX-512 VNNI kernels in use: compared too */
 
 static int is_weight(enum kt_type t)
 {
@@ -596,7 +597,17 @@ static void test_dot(enum kt_type t, int64_t n, int mode, uint64_t seed)
 		T_CHECK(fabs(va - vs) <= tol - sterm,
 			"%s n=%lld mode %d: AVX2 dot %.9g, scalar %.9g", name, (long long)n, mode, va, vs);
 	}
-	/* kt_vec_dot dispatches to one of the two. */
+	if (has_vnni) {
+		/* The VNNI build: same integer sums, same float code. */
+		kt_quantize_row_isa(KT_ISA_AVX512VNNI, dt, x, xq2, n);
+		T_CHECK(memcmp(xq, xq2, rx) == 0, "%s: VNNI activation quantisation differs", name);
+		const float vv = kt_vec_dot_isa(KT_ISA_AVX512VNNI, t, wq, xq, n);
+		T_CHECK(fabs(vv - ref) <= tol, "%s n=%lld mode %d: VNNI dot %.9g, ref %.9g, tol %.3g",
+			name, (long long)n, mode, vv, ref, tol);
+		T_CHECK(fabs(vv - vs) <= tol - sterm,
+			"%s n=%lld mode %d: VNNI dot %.9g, scalar %.9g", name, (long long)n, mode, vv, vs);
+	}
+	/* kt_vec_dot dispatches to one of them. */
 	const float vd = kt_vec_dot(t, wq, xq, n);
 	T_CHECK(fabs(vd - ref) <= tol, "%s: kt_vec_dot %.9g, ref %.9g", name, vd, ref);
 
@@ -805,7 +816,9 @@ static void test_matmul(struct kt_pool **pools)
 
 int main(void)
 {
-	has_avx2 = kt_cpu_isa() == KT_ISA_AVX2;
+	has_avx2 = kt_cpu_isa() != KT_ISA_SCALAR;
+	has_vnni = kt_cpu_isa() == KT_ISA_AVX512VNNI;
+	fprintf(stderr, "test_quant: kernels in use: %s\n", kt_isa_name(kt_cpu_isa()));
 	if (!has_avx2)
 		fprintf(stderr, "test_quant: AVX2 not in use (%s): skipping the AVX2 vs scalar "
 				"comparisons\n",

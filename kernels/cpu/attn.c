@@ -42,7 +42,7 @@ void kt_attn_head_isa(enum kt_isa isa, enum kt_type kvt, const void *k, const vo
 		      size_t stride, const float *q, int n, int hd, float scale,
 		      float *scratch, float *out)
 {
-	if (isa == KT_ISA_AVX2 && kt_cpu_has_avx2() &&
+	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2() &&
 	    kt_attn_avx2(kvt, k, v, stride, q, n, hd, scale, scratch, out))
 		return;
 	attn_scalar(kvt, k, v, stride, q, n, hd, scale, scratch, out);

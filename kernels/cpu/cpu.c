@@ -5,8 +5,9 @@
  * asked of CPUID once, together with XGETBV to check that the OS saves the
  * YMM state (without it AVX instructions fault). CPUID is read directly
  * because compilers differ in which features __builtin_cpu_supports knows. SEEKFS_ISA=scalar in the environment
- * forces the scalar reference, to compare results or to work around a bad
- * fast path; any other value is ignored.
+ * forces the scalar reference and SEEKFS_ISA=avx2 caps the choice at AVX2,
+ * to compare results or to work around a bad fast path; any other value is
+ * ignored.
  */
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -42,7 +43,35 @@ static int detect_avx2(void)
 	__cpuid_count(7, 0, a, b, c, d);
 	return (b >> 5) & 1; /* AVX2 */
 }
+
+/* AVX-512 F + VL + VNNI, with the OS saving the opmask and ZMM state. */
+static int detect_vnni(void)
+{
+	if (!detect_avx2())
+		return 0;
+	unsigned a, b, c, d, xlo, xhi;
+	__cpuid_count(7, 0, a, b, c, d);
+	int f = (b >> 16) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+	__asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+	return f && vl && vnni && (xlo & 0xe6) == 0xe6;
+}
 #endif
+
+static atomic_int hw_vnni = -1;
+
+int kt_cpu_has_vnni(void)
+{
+	int v = atomic_load_explicit(&hw_vnni, memory_order_relaxed);
+	if (v < 0) {
+#if defined(__x86_64__) || defined(__i386__)
+		v = detect_vnni();
+#else
+		v = 0;
+#endif
+		atomic_store_explicit(&hw_vnni, v, memory_order_relaxed);
+	}
+	return v;
+}
 
 int kt_cpu_has_avx2(void)
 {
@@ -65,6 +94,8 @@ enum kt_isa kt_cpu_isa(void)
 		const char *env = getenv("SEEKFS_ISA");
 		if (env && strcmp(env, "scalar") == 0)
 			v = KT_ISA_SCALAR;
+		else if (kt_cpu_has_vnni() && !(env && strcmp(env, "avx2") == 0))
+			v = KT_ISA_AVX512VNNI;
 		else
 			v = kt_cpu_has_avx2() ? KT_ISA_AVX2 : KT_ISA_SCALAR;
 		atomic_store_explicit(&chosen_isa, v, memory_order_relaxed);
@@ -79,6 +110,8 @@ const char *kt_isa_name(enum kt_isa isa)
 		return "scalar";
 	case KT_ISA_AVX2:
 		return "avx2";
+	case KT_ISA_AVX512VNNI:
+		return "avx512vnni";
 	}
 	return "unknown";
 }

@@ -829,7 +829,7 @@ static const struct kt_type_fns scalar_fns[KT_TYPE_MAX] = {
 	[KT_Q8_K] = { dequant_q8_K, quant_q8_K, NULL },
 };
 
-static struct kt_type_fns avx2_fns[KT_TYPE_MAX];
+static struct kt_type_fns avx2_fns[KT_TYPE_MAX], vnni_fns[KT_TYPE_MAX];
 static pthread_once_t avx2_once = PTHREAD_ONCE_INIT;
 
 static void avx2_init(void)
@@ -838,6 +838,9 @@ static void avx2_init(void)
 		avx2_fns[t] = scalar_fns[t];
 		if (types[t].name && kt_cpu_has_avx2())
 			kt_avx2_fill((enum kt_type)t, &avx2_fns[t]);
+		vnni_fns[t] = avx2_fns[t];
+		if (types[t].name && kt_cpu_has_vnni())
+			kt_vnni_fill((enum kt_type)t, &vnni_fns[t]);
 	}
 }
 
@@ -845,11 +848,11 @@ const struct kt_type_fns *kt_type_fns(enum kt_isa isa, enum kt_type t)
 {
 	if (!info(t))
 		return NULL;
-	/* An AVX2 request on a CPU without it gets the scalar code rather
-	 * than an illegal instruction. */
-	if (isa == KT_ISA_AVX2) {
+	/* A request for an instruction set the CPU lacks gets the next one
+	 * down rather than an illegal instruction. */
+	if (isa == KT_ISA_AVX2 || isa == KT_ISA_AVX512VNNI) {
 		pthread_once(&avx2_once, avx2_init);
-		return &avx2_fns[t];
+		return isa == KT_ISA_AVX2 ? &avx2_fns[t] : &vnni_fns[t];
 	}
 	return &scalar_fns[t];
 }

@@ -200,6 +200,9 @@ int kt_cpu_has_avx2(void);
 /* Filled by quant_avx2.c: the AVX2 versions it has (NULL entries fall back
  * to scalar). Only called after kt_cpu_isa() reported AVX2. */
 void kt_avx2_fill(enum kt_type t, struct kt_type_fns *fns);
+/* quant_vnni.c: the same kernels built for AVX-512 VNNI. */
+void kt_vnni_fill(enum kt_type t, struct kt_type_fns *fns);
+int kt_cpu_has_vnni(void);
 /* attn_avx2.c: attention of one head (kt_attn_head's contract); returns 0
  * without doing anything when the shape or type has no AVX2 path. */
 int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,

@@ -5,7 +5,10 @@
  *
  * This file is compiled with -mavx2 -mfma -mf16c; nothing in it may run
  * before kt_cpu_has_avx2() said yes, which is why its only entry point is
- * kt_avx2_fill(), called by quant.c under that check.
+ * kt_avx2_fill(), called by quant.c under that check. quant_vnni.c compiles
+ * it a second time with KT_VNNI defined and AVX-512 VNNI enabled (entry
+ * point kt_vnni_fill): the u8 x s8 dot of the legacy quants then takes one
+ * vpdpbusd instead of pmaddubsw + pmaddwd, with the same integer results.
  *
  * The integer dots follow ggml's scheme: unpack the weight quants to bytes,
  * multiply with the int8 activations by pmaddubsw (unsigned x signed ->
@@ -84,6 +87,18 @@ static inline __m256i bits32(const uint8_t *p)
 static inline __m256i widen_i16(__m256i p)
 {
 	return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* Sums of four u8 x s8 products per int32 lane. The int16 pairs of
+ * pmaddubsw cannot saturate for the callers' ranges (|u| <= 128 with
+ * |s| <= 127, or |u| <= 31), so both versions give the same integers. */
+static inline __m256i mul_sum_u8s8(__m256i u, __m256i s)
+{
+#ifdef KT_VNNI
+	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+	return widen_i16(_mm256_maddubs_epi16(u, s));
+#endif
 }
 
 /* 16 int8 -> 16 floats times d. */
@@ -271,10 +286,10 @@ static inline __m256 q4_0_block(const struct kt_block_q4_0 *w,
 				const struct kt_block_q8_0 *x, __m256 acc)
 {
 	const __m256i y = _mm256_loadu_si256((const __m256i *)x->qs);
-	const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles32(w->qs), y),
-					   _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
+	const __m256i p = _mm256_sub_epi32(mul_sum_u8s8(nibbles32(w->qs), y),
+					   mul_sum_u8s8(_mm256_set1_epi8(8), y));
 	const __m256 d = _mm256_set1_ps(h2f(w->d) * h2f(x->d));
-	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(widen_i16(p)), acc);
+	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
 
 static float dot_q4_0(const void *vw, const void *vx, int64_t n)
@@ -306,9 +321,9 @@ static inline __m256 q4_1_block(const struct kt_block_q4_1 *w,
 				const struct kt_block_q8_1 *x, __m256 acc)
 {
 	const __m256i y = _mm256_loadu_si256((const __m256i *)x->qs);
-	const __m256i p = _mm256_maddubs_epi16(nibbles32(w->qs), y);
+	const __m256i p = mul_sum_u8s8(nibbles32(w->qs), y);
 	const __m256 d = _mm256_set1_ps(h2f(w->d) * h2f(x->d));
-	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(widen_i16(p)), acc);
+	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
 
 static float dot_q4_1(const void *vw, const void *vx, int64_t n)
@@ -337,10 +352,10 @@ static inline __m256 q5_0_block(const struct kt_block_q5_0 *w,
 	const __m256i y = _mm256_loadu_si256((const __m256i *)x->qs);
 	const __m256i q = _mm256_or_si256(nibbles32(w->qs),
 		_mm256_and_si256(bits32(w->qh), _mm256_set1_epi8(0x10)));
-	const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y),
-					   _mm256_maddubs_epi16(_mm256_set1_epi8(16), y));
+	const __m256i p = _mm256_sub_epi32(mul_sum_u8s8(q, y),
+					   mul_sum_u8s8(_mm256_set1_epi8(16), y));
 	const __m256 d = _mm256_set1_ps(h2f(w->d) * h2f(x->d));
-	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(widen_i16(p)), acc);
+	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
 
 static float dot_q5_0(const void *vw, const void *vx, int64_t n)
@@ -365,9 +380,9 @@ static inline __m256 q5_1_block(const struct kt_block_q5_1 *w,
 	const __m256i y = _mm256_loadu_si256((const __m256i *)x->qs);
 	const __m256i q = _mm256_or_si256(nibbles32(w->qs),
 		_mm256_and_si256(bits32(w->qh), _mm256_set1_epi8(0x10)));
-	const __m256i p = _mm256_maddubs_epi16(q, y);
+	const __m256i p = mul_sum_u8s8(q, y);
 	const __m256 d = _mm256_set1_ps(h2f(w->d) * h2f(x->d));
-	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(widen_i16(p)), acc);
+	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
 
 static float dot_q5_1(const void *vw, const void *vx, int64_t n)
@@ -398,9 +413,9 @@ static inline __m256 q8_0_block(const struct kt_block_q8_0 *w,
 	/* |a| * (y with a's sign): pmaddubsw wants its first operand unsigned.
 	 * |a| = 128 reads correctly as unsigned; y is never -128 (the
 	 * quantiser stays within +-127). */
-	const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(y, a));
+	const __m256i p = mul_sum_u8s8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(y, a));
 	const __m256 d = _mm256_set1_ps(h2f(w->d) * h2f(x->d));
-	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(widen_i16(p)), acc);
+	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
 
 static float dot_q8_0(const void *vw, const void *vx, int64_t n)
@@ -710,7 +725,11 @@ static void quant_q8_K(const float *src, void *dst, int64_t n)
 
 /* ---- the table --------------------------------------------------------- */
 
+#ifdef KT_VNNI
+void kt_vnni_fill(enum kt_type t, struct kt_type_fns *f)
+#else
 void kt_avx2_fill(enum kt_type t, struct kt_type_fns *f)
+#endif
 {
 	switch (t) {
 	case KT_F32:
