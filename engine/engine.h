@@ -130,17 +130,25 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, char *err,
 
 struct tok;
 
+/* tokenizer.ggml.model "llama" (SentencePiece), "gpt2" (byte-level BPE) and
+ * "bert" (WordPiece, as BERT-family encoders use it). */
 enum tok_kind { TOK_SPM = 1, TOK_BPE = 2, TOK_WPM = 3 };
 
 /* Build the tokenizer described by the GGUF's tokenizer.ggml.* keys. All it
  * needs is copied: g may be closed afterwards. Unsupported models or
- * pre-tokenizers are refused with a message naming them. */
+ * pre-tokenizers are refused with a message naming them, as is a WordPiece
+ * vocabulary without an [UNK] token. */
 int tok_load(const struct gguf *g, struct tok **out, char *err, size_t errsz);
 void tok_free(struct tok *t);
 
 enum tok_kind tok_kind(const struct tok *t);
 const char *tok_pre_name(const struct tok *t); /* pre-tokenizer in use */
 int32_t tok_n_vocab(const struct tok *t);
+/* WordPiece (bert): BOS is [CLS] and EOS is [SEP], the tokens an embedder
+ * frames each sequence with ([CLS] text [SEP]): tokenizer.ggml.cls_token_id
+ * and tokenizer.ggml.seperator_token_id (so spelled), else bos_token_id and
+ * eos_token_id, else the tokens spelled [CLS] and [SEP]; tok_add_bos is 1
+ * when there is a [CLS]. */
 int32_t tok_bos(const struct tok *t); /* -1 when the model has none */
 int32_t tok_eos(const struct tok *t);
 int tok_add_bos(const struct tok *t); /* whether prompts start with BOS */
@@ -162,15 +170,23 @@ int32_t tok_find(const struct tok *t, const char *s);
  * failure... callers distinguish by checking n_max first.
  * SentencePiece vocabularies with add_space_prefix (Llama 2) get a space in
  * front of the text and after every special token, as llama.cpp does.
+ * WordPiece follows Hugging Face's BERT tokenizer: control and format
+ * characters are dropped, uncased vocabularies (those without a token that
+ * lowercasing would change) lowercase the text and strip its accents (NFD,
+ * nonspacing marks dropped), words are cut at white space, around each
+ * punctuation character and CJK ideograph, and a word of more than 100
+ * characters or one the vocabulary cannot spell becomes [UNK]. It never
+ * gives more ids than the text has bytes.
  * A loaded tokenizer is read-only: threads may encode with it at once. */
 int64_t tok_encode(const struct tok *t, const char *text, size_t len,
 		   int parse_special, int32_t *ids, int64_t n_max);
 
 /* The bytes token id stands for (SentencePiece "\xe2\x96\x81" -> ' ', byte
- * tokens <0x0A> -> the byte, byte-level BPE -> raw bytes). Control and
- * user-defined tokens give their text as is. Writes at most n bytes,
- * returns the full length (like snprintf, no NUL), or -EINVAL for an id
- * out of range. */
+ * tokens <0x0A> -> the byte, byte-level BPE -> raw bytes; WordPiece: a word
+ * start is a space and the word, " hello", a continuation its bare text,
+ * "ing"). Control and user-defined tokens give their text as is. Writes at
+ * most n bytes, returns the full length (like snprintf, no NUL), or -EINVAL
+ * for an id out of range. */
 int tok_piece(const struct tok *t, int32_t id, char *buf, size_t n);
 
 /* ==== chat templates ======================================================= */
@@ -256,7 +272,10 @@ void sampler_accept(struct sampler *s, int32_t id);
 /* ==== models =============================================================== */
 
 /* Architectures understood; others are refused with their name. */
-enum model_arch { ARCH_LLAMA = 1, ARCH_QWEN2 = 2 };
+enum model_arch { ARCH_LLAMA = 1, ARCH_QWEN2 = 2, ARCH_BERT = 3 };
+
+/* How an embedding model (bert) turns token states into one vector. */
+enum model_pooling { POOL_NONE = 0, POOL_MEAN = 1, POOL_CLS = 2 };
 
 struct model_hparams {
 	enum model_arch arch;
@@ -265,6 +284,11 @@ struct model_hparams {
 	int32_t head_dim, n_ff, n_rot;
 	float rope_base, norm_eps;
 	enum kt_rope_mode rope_mode;
+	/* bert: <arch>.pooling_type (default mean) and seekfs.embed.normalize
+	 * (L2-normalise the pooled vector; default on, as sentence-transformers
+	 * models are used) */
+	enum model_pooling pooling;
+	int normalize;
 };
 
 struct model;
@@ -285,7 +309,9 @@ size_t model_weight_bytes(const struct model *m);
 int64_t model_matmul_params(const struct model *m);
 
 /* A sequence's state: KV cache for n_ctx positions and work buffers, all
- * allocated once here; nothing is allocated during forward. kv_type is the
+ * allocated once here; nothing is allocated during forward. For bert the
+ * session holds no cache: n_ctx is the most tokens one session_embed call
+ * takes. kv_type is the
  * cache's element type: KT_F16 (the default of seekfs, as of llama.cpp:
  * half the memory; queries and attention weights are rounded to F16 where
  * they meet it) or KT_F32 (exact). */
@@ -302,12 +328,49 @@ void session_reset(struct session *s);        /* empty the cache */
 int session_forward(struct session *s, const int32_t *tokens, int n,
 		    int all_logits, float *logits);
 
+/* Embeddings (bert models): n_seq sequences, lens[i] tokens each, laid end
+ * to end in tokens (each already framed as the model expects, e.g. [CLS] ...
+ * [SEP]), run through the model in one batch; each sequence attends only to
+ * itself. out gets n_seq vectors of n_embd floats, pooled and normalised as
+ * the model's metadata says. The total must fit the session's n_ctx and each
+ * sequence the model's context. Returns 0, -EINVAL (not an embedding model,
+ * bad token id or length), -ENOSPC (too many tokens for the session). */
+int session_embed(struct session *s, const int32_t *tokens, const int *lens,
+		  int n_seq, float *out);
+/* Most tokens (framing included) an embedding model reads per sequence:
+ * seekfs.embed.max_tokens when the converter recorded the model's own limit
+ * (sentence-transformers' max_seq_length), else the context length. */
+int model_embed_max_tokens(const struct model *m);
+
 /* ==== conversion =========================================================== */
 
 /* Convert a llama2.c checkpoint (legacy version 0 format) and its tokenizer
  * (tokenizer.bin format) into a llama GGUF with an SPM vocabulary. */
 int convert_llama2c(const char *ckpt, const char *tokenizer, const char *out,
 		    char *err, size_t errsz);
+
+/* Convert a Hugging Face BERT folder (config.json, tokenizer.json or
+ * vocab.txt, model.safetensors or its sharded index; sentence-transformers'
+ * modules.json and pooling config when present) into a bert GGUF laid out as
+ * llama.cpp's convert_hf_to_gguf.py writes it: WordPiece vocabulary in
+ * phantom-space spelling, tensors token_embd, token_types, position_embd,
+ * token_embd_norm and blk.N.{attn_q,attn_k,attn_v,attn_output,
+ * attn_output_norm,ffn_up,ffn_down,layer_output_norm}.{weight,bias}.
+ * Besides llama.cpp's keys it records what sentence-transformers does after
+ * pooling:
+ *   seekfs.embed.normalize   bool: L2-normalise the pooled vector (the
+ *                            folder's modules.json has a Normalize module)
+ *   seekfs.embed.max_tokens  u32: the most tokens, [CLS] and [SEP] included,
+ *                            the model reads per text (max_seq_length of
+ *                            sentence_bert_config.json); absent: the context
+ * bert.pooling_type is 1 (mean), 2 (CLS) or 3 (last token), absent when the
+ * folder has no modules.json. PyTorch-only folders and non-BERT
+ * architectures are refused with a message naming them. convert_hf writes
+ * F32 weights; convert_hf_ex takes the type of the matrices (KT_F32 or
+ * KT_F16; vectors, position_embd and token_types stay F32 as in llama.cpp). */
+int convert_hf(const char *dir, const char *out, char *err, size_t errsz);
+int convert_hf_ex(const char *dir, const char *out, enum kt_type wtype,
+		  char *err, size_t errsz);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,9 @@
 /*
- * Decoder-only transformers (llama, qwen2) read from GGUF: loading with
- * every tensor's presence, type and shape checked, and the forward pass on
- * the CPU kernels with a KV cache and batched prefill.
+ * Transformers read from GGUF: the decoders llama and qwen2 (generation,
+ * with a KV cache and batched prefill) and the encoder bert (embeddings,
+ * bidirectional attention over whole sequences). Loading checks every
+ * tensor's presence, type and shape; the forward passes run on the CPU
+ * kernels.
  *
  * Layout follows GGUF/llama.cpp conventions: a weight matrix has ne[0] = its
  * input dimension and ne[1] = its output dimension, i.e. row r of the
@@ -21,7 +23,7 @@
 /* ---- the model: hyperparameters and pointers into the mapped file ------- */
 
 struct layer {
-	const float *attn_norm;     /* (n_embd) */
+	const float *attn_norm;     /* (n_embd); bert: NULL (post-norm) */
 	struct kt_mat wq;           /* (n_head*head_dim rows, n_embd cols) */
 	struct kt_mat wk, wv;       /* (n_head_kv*head_dim, n_embd) */
 	const float *bq, *bk, *bv;  /* qwen2 biases, NULL for llama */
@@ -29,6 +31,10 @@ struct layer {
 	const float *ffn_norm;      /* (n_embd) */
 	struct kt_mat w_gate, w_up; /* (n_ff, n_embd) */
 	struct kt_mat w_down;       /* (n_embd, n_ff) */
+	/* bert only: output biases and the post-attention / post-FFN LayerNorms */
+	const float *bo, *b_up, *b_down;
+	const float *attn_out_norm, *attn_out_norm_b;   /* (n_embd) */
+	const float *layer_out_norm, *layer_out_norm_b; /* (n_embd) */
 };
 
 struct model {
@@ -42,6 +48,9 @@ struct model {
 	const float *out_norm;     /* (n_embd) */
 	struct kt_mat output;      /* (n_vocab, n_embd); tok_embd when tied */
 	const float *rope_freqs;   /* (n_rot/2) divisors, or NULL */
+	struct kt_mat pos_embd;    /* bert: (n_ctx_train, n_embd) */
+	struct kt_mat type_embd;   /* bert: (token types, n_embd); row 0 is used */
+	const float *embd_norm, *embd_norm_b; /* bert: LayerNorm after the embeddings */
 	struct layer *layers;      /* n_layer */
 	float **owned;             /* vectors converted to F32, freed with the model */
 	int n_owned;
@@ -190,9 +199,11 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	} else if (!strcmp(hp->arch_name, "qwen2")) {
 		hp->arch = ARCH_QWEN2;
 		hp->rope_mode = KT_ROPE_NEOX;
+	} else if (!strcmp(hp->arch_name, "bert")) {
+		hp->arch = ARCH_BERT;
 	} else {
 		set_err(err, errsz,
-			"%s: architecture '%s' is not supported (supported: llama, qwen2)",
+			"%s: architecture '%s' is not supported (supported: llama, qwen2, bert)",
 			gguf_name(m->g), hp->arch_name);
 		return -ENOTSUP;
 	}
@@ -226,8 +237,23 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	char key[128];
 	snprintf(key, sizeof key, "%s.rope.freq_base", hp->arch_name);
 	hp->rope_base = (float)gguf_get_f64_or(m->g, key, 10000.0);
-	snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", hp->arch_name);
-	hp->norm_eps = (float)gguf_get_f64_or(m->g, key, 1e-5);
+	snprintf(key, sizeof key, hp->arch == ARCH_BERT ? "%s.attention.layer_norm_epsilon" :
+			"%s.attention.layer_norm_rms_epsilon", hp->arch_name);
+	hp->norm_eps = (float)gguf_get_f64_or(m->g, key, hp->arch == ARCH_BERT ? 1e-12 : 1e-5);
+	snprintf(key, sizeof key, "%s.pooling_type", hp->arch_name);
+	int64_t pool = gguf_get_i64_or(m->g, key, hp->arch == ARCH_BERT ? POOL_MEAN : POOL_NONE);
+	if (pool != POOL_NONE && pool != POOL_MEAN && pool != POOL_CLS) {
+		set_err(err, errsz, "%s: pooling type %lld is not supported (1 mean, 2 cls)",
+			gguf_name(m->g), (long long)pool);
+		return -EINVAL;
+	}
+	hp->pooling = (enum model_pooling)pool;
+	if (hp->arch == ARCH_BERT && hp->pooling == POOL_NONE) {
+		set_err(err, errsz, "%s: pooling type 0 (one vector per token) is not supported for embeddings",
+			gguf_name(m->g));
+		return -EINVAL;
+	}
+	hp->normalize = (int)gguf_get_i64_or(m->g, "seekfs.embed.normalize", 1);
 	if (!(hp->rope_base > 0) || !(hp->norm_eps > 0)) {
 		set_err(err, errsz, "%s: rope base %g and norm epsilon %g must be positive",
 			gguf_name(m->g), hp->rope_base, hp->norm_eps);
@@ -236,8 +262,12 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	return 0;
 }
 
+static int load_bert_tensors(struct model *m, char *err, size_t errsz);
+
 static int load_tensors(struct model *m, char *err, size_t errsz)
 {
+	if (m->hp.arch == ARCH_BERT)
+		return load_bert_tensors(m, err, errsz);
 	struct model_hparams *hp = &m->hp;
 	int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim;
 	int64_t KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
@@ -284,6 +314,64 @@ static int load_tensors(struct model *m, char *err, size_t errsz)
 		    (rc = want_vec(m, &l->bq, n[9], Q, bias_optional, err, errsz)) ||
 		    (rc = want_vec(m, &l->bk, n[10], KV, bias_optional, err, errsz)) ||
 		    (rc = want_vec(m, &l->bv, n[11], KV, bias_optional, err, errsz)))
+			return rc;
+	}
+	return 0;
+}
+
+/* bert (llama.cpp's tensor names): embeddings of token, position and token
+ * type summed and LayerNorm-ed; per layer post-norm attention and GELU FFN,
+ * every product with a bias. */
+static int load_bert_tensors(struct model *m, char *err, size_t errsz)
+{
+	struct model_hparams *hp = &m->hp;
+	int64_t E = hp->n_embd, F = hp->n_ff;
+	const struct gguf_tensor *te = gguf_find_tensor(m->g, "token_embd.weight");
+	const struct gguf_tensor *tt = gguf_find_tensor(m->g, "token_types.weight");
+	if (!te || !tt) {
+		set_err(err, errsz, "%s: missing tensor %s", gguf_name(m->g),
+			te ? "token_types.weight" : "token_embd.weight");
+		return -EINVAL;
+	}
+	hp->n_vocab = (int32_t)te->ne[1];
+	hp->n_head_kv = hp->n_head;
+	int rc;
+	if ((rc = want_mat(m, &m->tok_embd, "token_embd.weight", E, hp->n_vocab, err, errsz)) ||
+	    (rc = want_mat(m, &m->type_embd, "token_types.weight", E, tt->ne[1], err, errsz)) ||
+	    (rc = want_mat(m, &m->pos_embd, "position_embd.weight", E, hp->n_ctx_train, err, errsz)) ||
+	    (rc = want_vec(m, &m->embd_norm, "token_embd_norm.weight", E, 0, err, errsz)) ||
+	    (rc = want_vec(m, &m->embd_norm_b, "token_embd_norm.bias", E, 0, err, errsz)))
+		return rc;
+	m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+	if (!m->layers)
+		return -ENOMEM;
+	for (int i = 0; i < hp->n_layer; i++) {
+		struct layer *l = &m->layers[i];
+		char n[16][64];
+		static const char *const suf[16] = {
+			"attn_q.weight", "attn_q.bias", "attn_k.weight", "attn_k.bias",
+			"attn_v.weight", "attn_v.bias", "attn_output.weight", "attn_output.bias",
+			"attn_output_norm.weight", "attn_output_norm.bias", "ffn_up.weight",
+			"ffn_up.bias", "ffn_down.weight", "ffn_down.bias",
+			"layer_output_norm.weight", "layer_output_norm.bias"};
+		for (int j = 0; j < 16; j++)
+			snprintf(n[j], sizeof n[j], "blk.%d.%s", i, suf[j]);
+		if ((rc = want_mat(m, &l->wq, n[0], E, E, err, errsz)) ||
+		    (rc = want_vec(m, &l->bq, n[1], E, 0, err, errsz)) ||
+		    (rc = want_mat(m, &l->wk, n[2], E, E, err, errsz)) ||
+		    (rc = want_vec(m, &l->bk, n[3], E, 0, err, errsz)) ||
+		    (rc = want_mat(m, &l->wv, n[4], E, E, err, errsz)) ||
+		    (rc = want_vec(m, &l->bv, n[5], E, 0, err, errsz)) ||
+		    (rc = want_mat(m, &l->wo, n[6], E, E, err, errsz)) ||
+		    (rc = want_vec(m, &l->bo, n[7], E, 0, err, errsz)) ||
+		    (rc = want_vec(m, &l->attn_out_norm, n[8], E, 0, err, errsz)) ||
+		    (rc = want_vec(m, &l->attn_out_norm_b, n[9], E, 0, err, errsz)) ||
+		    (rc = want_mat(m, &l->w_up, n[10], E, F, err, errsz)) ||
+		    (rc = want_vec(m, &l->b_up, n[11], F, 0, err, errsz)) ||
+		    (rc = want_mat(m, &l->w_down, n[12], F, E, err, errsz)) ||
+		    (rc = want_vec(m, &l->b_down, n[13], E, 0, err, errsz)) ||
+		    (rc = want_vec(m, &l->layer_out_norm, n[14], E, 0, err, errsz)) ||
+		    (rc = want_vec(m, &l->layer_out_norm_b, n[15], E, 0, err, errsz)))
 			return rc;
 	}
 	return 0;
@@ -428,8 +516,8 @@ struct session {
 	float *k, *v;    /* (batch, n_head_kv*head_dim) */
 	float *att_out;  /* (batch, n_head*head_dim) */
 	float *gate, *up; /* (batch, n_ff) */
+	int *seq_idx;    /* bert: (2, batch) sequence start and length per token */
 	float *scores;   /* (n_threads, n_ctx + head_dim) attention scratch */
-	float *logits;   /* (batch, n_vocab) when all logits are wanted */
 	void *work;      /* kt_matmul scratch, sized for the largest matrix */
 };
 
@@ -460,9 +548,11 @@ int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
 	s->pool = pool;
 	s->n_ctx = n_ctx;
 	s->kv_type = kv_type;
-	size_t B = SESSION_BATCH, E = (size_t)hp->n_embd;
+	/* bert runs whole sequences in one batch and keeps no cache */
+	int bert = hp->arch == ARCH_BERT;
+	size_t B = bert ? (size_t)n_ctx : SESSION_BATCH, E = (size_t)hp->n_embd;
 	size_t Q = (size_t)hp->n_head * hp->head_dim, KV = (size_t)hp->n_head_kv * hp->head_dim;
-	size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * KV;
+	size_t cache = bert ? 0 : (size_t)hp->n_layer * (size_t)n_ctx * KV;
 	int nth = pool ? kt_pool_threads(pool) : 1, fail = 0;
 	s->kv_row = kt_row_bytes(kv_type, (int64_t)KV);
 	s->k_cache = xcalloc(cache, kt_row_bytes(kv_type, 1), &fail);
@@ -475,9 +565,10 @@ int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
 	s->att_out = xcalloc(B * Q, sizeof(float), &fail);
 	s->gate = xcalloc(B * (size_t)hp->n_ff, sizeof(float), &fail);
 	s->up = xcalloc(B * (size_t)hp->n_ff, sizeof(float), &fail);
+	if (bert)
+		s->seq_idx = xcalloc(2 * B, sizeof(int), &fail);
 	s->scores = xcalloc((size_t)nth * ((size_t)n_ctx + (size_t)hp->head_dim), sizeof(float),
 			    &fail);
-	s->logits = xcalloc(B * (size_t)hp->n_vocab, sizeof(float), &fail);
 	size_t wmax = kt_matmul_work_bytes(&m->output, (int)B);
 	for (int i = 0; i < hp->n_layer; i++) {
 		const struct layer *l = &m->layers[i];
@@ -513,8 +604,8 @@ void session_free(struct session *s)
 	free(s->att_out);
 	free(s->gate);
 	free(s->up);
+	free(s->seq_idx);
 	free(s->scores);
-	free(s->logits);
 	free(s->work);
 	free(s);
 }
@@ -635,7 +726,7 @@ int session_forward(struct session *s, const int32_t *tokens, int n,
 		    int all_logits, float *logits)
 {
 	const struct model_hparams *hp = &s->m->hp;
-	if (n <= 0)
+	if (n <= 0 || hp->arch == ARCH_BERT)
 		return -EINVAL;
 	if (s->pos + n > s->n_ctx)
 		return -ENOSPC;
@@ -652,6 +743,139 @@ int session_forward(struct session *s, const int32_t *tokens, int n,
 			out = logits;
 		forward_batch(s, tokens + done, nb, all_logits, out);
 		done += nb;
+	}
+	return 0;
+}
+
+int model_embed_max_tokens(const struct model *m)
+{
+	int64_t v = gguf_get_i64_or(m->g, "seekfs.embed.max_tokens", m->hp.n_ctx_train);
+	return v >= 3 && v <= m->hp.n_ctx_train ? (int)v : m->hp.n_ctx_train;
+}
+
+/* ---- bert: embeddings ---------------------------------------------------- */
+
+/* Attention of every token over its own sequence (no mask, no cache): the
+ * batch's K and V rows are the "cache" kt_attn_head reads. */
+struct bert_attn_job {
+	struct session *s;
+	const int *seq_start, *seq_len; /* per token: its sequence's first row, length */
+	int n;
+};
+
+static void bert_attn_task(void *ctx, int ith, int nth)
+{
+	struct bert_attn_job *j = ctx;
+	struct session *s = j->s;
+	const struct model_hparams *hp = &s->m->hp;
+	int hd = hp->head_dim, nh = hp->n_head;
+	size_t E = (size_t)hp->n_embd;
+	float *scratch = s->scores + (size_t)ith * ((size_t)s->n_ctx + (size_t)hd);
+	float scale = 1.0f / sqrtf((float)hd);
+	for (int w = ith; w < j->n * nh; w += nth) {
+		int t = w / nh, h = w % nh;
+		size_t first = (size_t)j->seq_start[t] * E + (size_t)h * hd;
+		kt_attn_head(KT_F32, s->k + first, s->v + first, E * sizeof(float),
+			     s->q + (size_t)t * E + (size_t)h * hd, j->seq_len[t], hd, scale, scratch,
+			     s->att_out + (size_t)t * E + (size_t)h * hd);
+	}
+}
+
+static void gelu(float *x, size_t n)
+{
+	/* the exact (erf) form, as BERT models are trained with */
+	for (size_t i = 0; i < n; i++)
+		x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+static void add_rows(float *x, const float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] += y[i];
+}
+
+int session_embed(struct session *s, const int32_t *tokens, const int *lens,
+		  int n_seq, float *out)
+{
+	struct model *m = s->m;
+	const struct model_hparams *hp = &m->hp;
+	if (hp->arch != ARCH_BERT || n_seq <= 0)
+		return -EINVAL;
+	int n = 0;
+	for (int i = 0; i < n_seq; i++) {
+		if (lens[i] <= 0 || lens[i] > hp->n_ctx_train)
+			return -EINVAL;
+		n += lens[i];
+		if (n > s->n_ctx)
+			return -ENOSPC;
+	}
+	for (int i = 0; i < n; i++)
+		if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+			return -EINVAL;
+	const size_t E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+	int *seq_start = s->seq_idx, *seq_len = s->seq_idx + n;
+	float *row = s->xb;
+	for (int i = 0, t = 0; i < n_seq; i++)
+		for (int p = 0; p < lens[i]; p++, t++) {
+			seq_start[t] = t - p;
+			seq_len[t] = lens[i];
+			float *x = s->x + (size_t)t * E;
+			kt_dequant_row(m->tok_embd.type, (const char *)m->tok_embd.data +
+				       (size_t)tokens[t] * kt_row_bytes(m->tok_embd.type, (int64_t)E), x, (int64_t)E);
+			kt_dequant_row(m->pos_embd.type, (const char *)m->pos_embd.data +
+				       (size_t)p * kt_row_bytes(m->pos_embd.type, (int64_t)E), row, (int64_t)E);
+			add_rows(x, row, E);
+			kt_dequant_row(m->type_embd.type, m->type_embd.data, row, (int64_t)E);
+			add_rows(x, row, E);
+			kt_layernorm(x, x, m->embd_norm, m->embd_norm_b, (int)E, hp->norm_eps);
+		}
+	for (int li = 0; li < hp->n_layer; li++) {
+		const struct layer *l = &m->layers[li];
+		kt_matmul(s->pool, &l->wq, s->x, n, s->q, s->work);
+		kt_matmul(s->pool, &l->wk, s->x, n, s->k, s->work);
+		kt_matmul(s->pool, &l->wv, s->x, n, s->v, s->work);
+		add_bias(s->q, l->bq, n, (int)E);
+		add_bias(s->k, l->bk, n, (int)E);
+		add_bias(s->v, l->bv, n, (int)E);
+		struct bert_attn_job job = {s, seq_start, seq_len, n};
+		kt_pool_run(s->pool, bert_attn_task, &job);
+		kt_matmul(s->pool, &l->wo, s->att_out, n, s->xb, s->work);
+		add_bias(s->xb, l->bo, n, (int)E);
+		for (int t = 0; t < n; t++) {
+			float *x = s->x + (size_t)t * E;
+			add_rows(x, s->xb + (size_t)t * E, E);
+			kt_layernorm(x, x, l->attn_out_norm, l->attn_out_norm_b, (int)E, hp->norm_eps);
+		}
+		kt_matmul(s->pool, &l->w_up, s->x, n, s->up, s->work);
+		add_bias(s->up, l->b_up, n, (int)F);
+		gelu(s->up, (size_t)n * F);
+		kt_matmul(s->pool, &l->w_down, s->up, n, s->xb, s->work);
+		add_bias(s->xb, l->b_down, n, (int)E);
+		for (int t = 0; t < n; t++) {
+			float *x = s->x + (size_t)t * E;
+			add_rows(x, s->xb + (size_t)t * E, E);
+			kt_layernorm(x, x, l->layer_out_norm, l->layer_out_norm_b, (int)E, hp->norm_eps);
+		}
+	}
+	for (int i = 0, t0 = 0; i < n_seq; t0 += lens[i], i++) {
+		float *o = out + (size_t)i * E;
+		if (hp->pooling == POOL_CLS) {
+			memcpy(o, s->x + (size_t)t0 * E, E * sizeof(float));
+		} else {
+			memset(o, 0, E * sizeof(float));
+			for (int t = t0; t < t0 + lens[i]; t++)
+				add_rows(o, s->x + (size_t)t * E, E);
+			for (size_t e = 0; e < E; e++)
+				o[e] /= (float)lens[i];
+		}
+		if (hp->normalize) {
+			double ss = 0;
+			for (size_t e = 0; e < E; e++)
+				ss += (double)o[e] * o[e];
+			float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+			for (size_t e = 0; e < E; e++)
+				o[e] *= inv;
+		}
 	}
 	return 0;
 }

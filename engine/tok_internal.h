@@ -1,8 +1,8 @@
 /*
  * Tokenizer internals shared by tokenizer.c (loading, special tokens, the
- * public API), tok_spm.c (SentencePiece-style merges) and tok_bpe.c
- * (byte-level BPE with per-model pre-tokenizers). Not a public header: the
- * API is in engine.h.
+ * public API), tok_spm.c (SentencePiece-style merges), tok_bpe.c
+ * (byte-level BPE with per-model pre-tokenizers) and tok_wpm.c (WordPiece).
+ * Not a public header: the API is in engine.h.
  */
 #ifndef SEEKFS_TOK_INTERNAL_H
 #define SEEKFS_TOK_INTERNAL_H
@@ -118,6 +118,12 @@ struct tok {
 	 * text can be cut before each space that follows a non-space. */
 	int spm_word_split;
 
+	/* WPM. wpm_phantom: word starts are spelled "\xe2\x96\x81word" and
+	 * continuations bare (llama.cpp's converter); else word starts bare
+	 * and continuations "##piece" (vocab.txt). wpm_lower: the vocabulary
+	 * is uncased, so text is lowercased and stripped of accents. */
+	int wpm_phantom, wpm_lower;
+
 	/* BPE */
 	struct tok_merge *merges;
 	uint64_t merge_mask;
@@ -171,11 +177,17 @@ int tok_spm_encode(const struct tok *t, const char *s, size_t n,
 		   int space_prefix, struct tok_out *out);
 int tok_bpe_encode(const struct tok *t, const char *s, size_t n,
 		   struct tok_out *out);
+/* tok_wpm.c: the same for WordPiece; allocates nothing, returns 0. */
+int tok_wpm_encode(const struct tok *t, const char *s, size_t n,
+		   struct tok_out *out);
 
 /* tok_bpe.c: set up the pre-tokenizer named by tokenizer.ggml.pre and the
  * merge table; free both. */
 int tok_bpe_init(struct tok *t, const struct gguf *g, char *err, size_t errsz);
 void tok_bpe_free(struct tok *t);
+/* tok_wpm.c: read the spelling and casing of a WordPiece vocabulary whose
+ * special tokens tokenizer.c has resolved; refuses one without [UNK]. */
+int tok_wpm_init(struct tok *t, const struct gguf *g, char *err, size_t errsz);
 /* The UTF-8 of the byte-level character standing for byte b (GPT-2's
  * bytes_to_unicode); returns its length (1 or 2). */
 size_t tok_byte_char(unsigned char b, char out[2]);

@@ -7,8 +7,8 @@
  * special tokens (control tokens only when the caller asks to parse them;
  * user-defined tokens always, as the Hugging Face tokenizers do). Then each
  * run of plain text between them is handed to the model's algorithm:
- * SentencePiece-style score merges (tok_spm.c) or byte-level BPE after a
- * per-model pre-tokenizer (tok_bpe.c).
+ * SentencePiece-style score merges (tok_spm.c), byte-level BPE after a
+ * per-model pre-tokenizer (tok_bpe.c) or BERT's WordPiece (tok_wpm.c).
  *
  * A loaded tokenizer is read-only: any number of threads may encode with it
  * at once.
@@ -330,6 +330,49 @@ static void spm_setup(struct tok *t)
 	}
 }
 
+/* The end-of-turn, fill-in-the-middle and end-of-generation tokens a file
+ * does not name, recognised by their spellings as llama.cpp does; unused
+ * control tokens marked. */
+static void detect_by_spelling(struct tok *t, const struct gguf *g, int32_t *fim_pad,
+			       int32_t *fim_rep, int32_t *fim_sep)
+{
+	if (t->eot < 0)
+		t->eot = detect(t, eot_names);
+	if (t->eom < 0) {
+		static const char *const eom_names[] = {"<|eom_id|>", NULL};
+		t->eom = detect(t, eom_names);
+	}
+	if (key_id(g, KEY "fim_pre_token_id", -1, t->n_vocab) < 0 &&
+	    key_id(g, KEY "prefix_token_id", -1, t->n_vocab) < 0)
+		detect(t, fim_pre_names);
+	if (key_id(g, KEY "fim_suf_token_id", -1, t->n_vocab) < 0 &&
+	    key_id(g, KEY "suffix_token_id", -1, t->n_vocab) < 0)
+		detect(t, fim_suf_names);
+	if (key_id(g, KEY "fim_mid_token_id", -1, t->n_vocab) < 0 &&
+	    key_id(g, KEY "middle_token_id", -1, t->n_vocab) < 0)
+		detect(t, fim_mid_names);
+	if (*fim_pad < 0)
+		*fim_pad = detect(t, fim_pad_names);
+	if (*fim_rep < 0)
+		*fim_rep = detect(t, fim_rep_names);
+	if (*fim_sep < 0)
+		*fim_sep = detect(t, fim_sep_names);
+	for (int32_t id = 0; id < t->n_vocab; id++) {
+		if ((t->attr[id] & TA_CONTROL) && !(t->attr[id] & TA_UNUSED) &&
+		    t->off[id + 1] > t->off[id]) {
+			size_t len;
+			const char *s = tok_text(t, id, &len);
+			if (memmem(s, len, "unused", 6))
+				t->attr[id] |= TA_UNUSED;
+		}
+	}
+	for (const char *const *nm = eog_names; *nm; nm++) {
+		int32_t id = tok_map_find(t, *nm, strlen(*nm));
+		if (id >= 0)
+			t->attr[id] |= TA_EOG | TA_CONTROL;
+	}
+}
+
 int tok_load(const struct gguf *g, struct tok **out, char *err, size_t errsz)
 {
 	const char *name = gguf_name(g);
@@ -349,12 +392,10 @@ int tok_load(const struct gguf *g, struct tok **out, char *err, size_t errsz)
 	} else if (mlen == 4 && memcmp(model, "gpt2", 4) == 0) {
 		t->kind = TOK_BPE;
 	} else if (mlen == 4 && memcmp(model, "bert", 4) == 0) {
-		snprintf(err, errsz, "%s: WordPiece (bert) vocabularies are not supported yet", name);
-		rc = -ENOTSUP;
-		goto fail;
+		t->kind = TOK_WPM;
 	} else {
 		snprintf(err, errsz, "%s: unsupported tokenizer model '%.*s' (supported: "
-			 "llama, gpt2)", name, (int)(mlen > 64 ? 64 : mlen), model);
+			 "llama, gpt2, bert)", name, (int)(mlen > 64 ? 64 : mlen), model);
 		rc = -ENOTSUP;
 		goto fail;
 	}
@@ -366,8 +407,10 @@ int tok_load(const struct gguf *g, struct tok **out, char *err, size_t errsz)
 		t->bos = 1, t->eos = 2, t->unk = 0;
 		t->add_bos = 1, t->add_space_prefix = 1;
 		snprintf(t->pre_name, sizeof t->pre_name, "none");
-	} else {
+	} else if (t->kind == TOK_BPE) {
 		t->bos = 11, t->eos = 11, t->unk = -1;
+	} else {
+		t->bos = t->eos = t->unk = -1; /* found below */
 	}
 	t->eot = t->eom = t->pad = -1;
 	if (t->bos >= t->n_vocab)
@@ -380,7 +423,7 @@ int tok_load(const struct gguf *g, struct tok **out, char *err, size_t errsz)
 	if (t->kind == TOK_BPE) {
 		if ((rc = tok_bpe_init(t, g, err, errsz)))
 			goto fail;
-	} else {
+	} else if (t->kind == TOK_SPM) {
 		spm_setup(t);
 	}
 
@@ -393,6 +436,24 @@ int tok_load(const struct gguf *g, struct tok **out, char *err, size_t errsz)
 	int32_t fim_pad = key_id(g, KEY "fim_pad_token_id", -1, t->n_vocab);
 	int32_t fim_rep = key_id(g, KEY "fim_rep_token_id", -1, t->n_vocab);
 	int32_t fim_sep = key_id(g, KEY "fim_sep_token_id", -1, t->n_vocab);
+	if (t->kind == TOK_WPM) {
+		/* BOS and EOS are what an embedder frames a sequence with:
+		 * [CLS] and [SEP] (llama.cpp's converter names them with
+		 * cls_token_id and seperator_token_id, spelled so). */
+		t->bos = key_id(g, KEY "cls_token_id", t->bos, t->n_vocab);
+		t->eos = key_id(g, KEY "seperator_token_id", t->eos, t->n_vocab);
+		if (t->bos < 0)
+			t->bos = tok_map_find(t, "[CLS]", 5);
+		if (t->eos < 0)
+			t->eos = tok_map_find(t, "[SEP]", 5);
+		if (t->unk < 0)
+			t->unk = tok_map_find(t, "[UNK]", 5);
+		if (t->pad < 0)
+			t->pad = tok_map_find(t, "[PAD]", 5);
+		t->add_bos = t->bos >= 0;
+		if ((rc = tok_wpm_init(t, g, err, errsz)))
+			goto fail;
+	}
 	t->add_bos = gguf_get_i64_or(g, KEY "add_bos_token", t->add_bos) != 0;
 	t->add_space_prefix = gguf_get_i64_or(g, KEY "add_space_prefix", t->add_space_prefix) != 0;
 	if (t->add_bos && t->bos < 0) {
@@ -402,42 +463,10 @@ int tok_load(const struct gguf *g, struct tok **out, char *err, size_t errsz)
 		goto fail;
 	}
 
-	/* Tokens found by spelling, as llama.cpp does. */
-	if (t->eot < 0)
-		t->eot = detect(t, eot_names);
-	if (t->eom < 0) {
-		static const char *const eom_names[] = {"<|eom_id|>", NULL};
-		t->eom = detect(t, eom_names);
-	}
-	if (key_id(g, KEY "fim_pre_token_id", -1, t->n_vocab) < 0 &&
-	    key_id(g, KEY "prefix_token_id", -1, t->n_vocab) < 0)
-		detect(t, fim_pre_names);
-	if (key_id(g, KEY "fim_suf_token_id", -1, t->n_vocab) < 0 &&
-	    key_id(g, KEY "suffix_token_id", -1, t->n_vocab) < 0)
-		detect(t, fim_suf_names);
-	if (key_id(g, KEY "fim_mid_token_id", -1, t->n_vocab) < 0 &&
-	    key_id(g, KEY "middle_token_id", -1, t->n_vocab) < 0)
-		detect(t, fim_mid_names);
-	if (fim_pad < 0)
-		fim_pad = detect(t, fim_pad_names);
-	if (fim_rep < 0)
-		fim_rep = detect(t, fim_rep_names);
-	if (fim_sep < 0)
-		fim_sep = detect(t, fim_sep_names);
-	for (int32_t id = 0; id < t->n_vocab; id++) {
-		if ((t->attr[id] & TA_CONTROL) && !(t->attr[id] & TA_UNUSED) &&
-		    t->off[id + 1] > t->off[id]) {
-			size_t len;
-			const char *s = tok_text(t, id, &len);
-			if (memmem(s, len, "unused", 6))
-				t->attr[id] |= TA_UNUSED;
-		}
-	}
-	for (const char *const *nm = eog_names; *nm; nm++) {
-		int32_t id = tok_map_find(t, *nm, strlen(*nm));
-		if (id >= 0)
-			t->attr[id] |= TA_EOG | TA_CONTROL;
-	}
+	/* Tokens found by spelling, as llama.cpp does: for generative models
+	 * only (an encoder's [PAD] is no fill-in-the-middle token). */
+	if (t->kind != TOK_WPM)
+		detect_by_spelling(t, g, &fim_pad, &fim_rep, &fim_sep);
 	const int32_t eog_ids[] = {fim_pad, fim_rep, fim_sep, t->eos, t->eot, t->eom};
 	for (size_t i = 0; i < sizeof eog_ids / sizeof eog_ids[0]; i++)
 		if (eog_ids[i] >= 0)
@@ -521,6 +550,8 @@ static int encode_raw(const struct tok *t, const char *s, size_t n, int after_sp
 {
 	if (t->kind == TOK_SPM)
 		return tok_spm_encode(t, s, n, t->add_space_prefix && after_special, o);
+	if (t->kind == TOK_WPM)
+		return tok_wpm_encode(t, s, n, o);
 	return tok_bpe_encode(t, s, n, o);
 }
 
@@ -690,7 +721,26 @@ int tok_piece(const struct tok *t, int32_t id, char *buf, size_t n)
 		return copy_out(buf, n, s, len);
 	}
 	size_t w = 0;
-	if (t->kind == TOK_SPM) {
+	if (t->kind == TOK_WPM) {
+		/* a word start is a space and the word; a continuation is its
+		 * text; bracketed names ([unused0]) are spelled as they are */
+		const char *body = s;
+		size_t bl = len;
+		int space = 0;
+		if (t->wpm_phantom && len >= 3 && memcmp(s, "\xe2\x96\x81", 3) == 0)
+			body += 3, bl -= 3, space = 1;
+		else if (!t->wpm_phantom && len > 2 && memcmp(s, "##", 2) == 0)
+			body += 2, bl -= 2;
+		else if (!t->wpm_phantom && !(len >= 2 && s[0] == '[' && s[len - 1] == ']'))
+			space = 1;
+		if (space && n)
+			buf[0] = ' ';
+		if (bl > (size_t)INT32_MAX - 1)
+			return -EOVERFLOW;
+		if (n > (size_t)space && bl)
+			memcpy(buf + space, body, bl < n - space ? bl : n - space);
+		return (int)bl + space;
+	} else if (t->kind == TOK_SPM) {
 		/* U+2581 stands for a space */
 		for (size_t i = 0; i < len;) {
 			if (i + 3 <= len && memcmp(s + i, "\xe2\x96\x81", 3) == 0) {

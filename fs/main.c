@@ -9,6 +9,7 @@
 
 static const struct cli_cmd cmds[] = {
 	{"generate", cmd_generate, "generate text with a GGUF model"},
+	{"embed", cmd_embed, "print the embedding of a file's text"},
 	{"tokenize", cmd_tokenize, "print the token ids of a file"},
 	{"convert", cmd_convert, "convert a model into GGUF"},
 	{"bench", cmd_bench, "measure prefill and decode speed"},

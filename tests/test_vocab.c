@@ -9,11 +9,13 @@
  *
  * Also: the pieces of the ids give the text back (byte-level BPE: exactly;
  * SentencePiece with add_space_prefix: one space in front of a non-empty
- * text, which is the space prefix the encoder added), special-token
- * parsing, the buffer-size contract, invalid UTF-8, speed on 1 MB, and that
- * pathological single-word inputs finish.
+ * text, which is the space prefix the encoder added; WordPiece: modulo its
+ * normalization, see wpm_round_trip_ok), special-token parsing, the
+ * buffer-size contract, invalid UTF-8, speed on 1 MB, and that pathological
+ * single-word inputs finish.
  */
 #define _GNU_SOURCE /* memmem */
+#include <ctype.h>
 #include <errno.h>
 #include <time.h>
 
@@ -119,14 +121,57 @@ static char *decode(const struct tok *t, const int32_t *ids, int64_t n, size_t *
 	return s;
 }
 
+/* WordPiece drops control characters, case, accents and the amount of
+ * white space, and a word it cannot spell becomes [UNK], so its round trip
+ * holds modulo that: the pieces, encoded again (with parse_special, so
+ * that the text "[UNK]" is that token again), give the same ids; and for
+ * ASCII text without [UNK] the pieces are exactly the words of the text,
+ * lowercased, each after one space, words being cut at white space and
+ * around every punctuation character, control characters dropped. */
+static int wpm_round_trip_ok(const struct tok *t, const char *s, size_t n, const int32_t *ids,
+			     int64_t ng, const char *got, size_t gl)
+{
+	int64_t cap = (int64_t)gl + 16;
+	int32_t *again = malloc((size_t)cap * sizeof *again);
+	T_REQUIRE(again, "out of memory");
+	int64_t m = tok_encode(t, got, gl, 1, again, cap);
+	int ok = m == ng && memcmp(again, ids, (size_t)ng * sizeof *ids) == 0;
+	free(again);
+	int ascii = 1, unk = 0;
+	for (size_t i = 0; i < n; i++)
+		ascii &= (unsigned char)s[i] < 0x80;
+	for (int64_t i = 0; i < ng; i++)
+		unk |= tok_is_control(t, ids[i]);
+	if (!ok || !ascii || unk)
+		return ok;
+	size_t j = 0;
+	int in_word = 0;
+	for (size_t i = 0; i < n && ok; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+		int punct = ispunct(c);
+		if (space || punct)
+			in_word = 0;
+		if (space || (c < 0x20 || c == 0x7f))
+			continue;
+		if (!in_word)
+			ok = j < gl && got[j++] == ' ';
+		ok = ok && j < gl && got[j++] == (char)tolower(c);
+		in_word = !punct;
+	}
+	return ok && j == gl;
+}
+
 /* The text a round trip must give: the input itself for byte-level BPE.
  * SentencePiece (with add_space_prefix, and no special tokens in the text)
  * gives one space in front of a non-empty text, the prefix the encoder
  * added, and a space for every U+2581 of the input, which it cannot tell
- * from an escaped space. */
-static int round_trip_ok(const struct tok *t, const char *s, size_t n, const char *got,
-			 size_t gl)
+ * from an escaped space. WordPiece: see wpm_round_trip_ok. */
+static int round_trip_ok(const struct tok *t, const char *s, size_t n, const int32_t *ids,
+			 int64_t ng, const char *got, size_t gl)
 {
+	if (tok_kind(t) == TOK_WPM)
+		return wpm_round_trip_ok(t, s, n, ids, ng, got, gl);
 	if (tok_kind(t) != TOK_SPM || n == 0)
 		return gl == n && memcmp(got, s, n) == 0;
 	if (gl < 1 || got[0] != ' ')
@@ -193,7 +238,7 @@ static void check_vocab(const char *name, const char *gguf_path)
 		}
 		size_t dl;
 		char *back = decode(t, got, ng, &dl);
-		if (round_trip_ok(t, s, n, back, dl)) {
+		if (round_trip_ok(t, s, n, got, ng, back, dl)) {
 			trips++;
 		} else {
 			fprintf(stderr, "%s case %d: pieces do not give the input back: ", name, cases);
@@ -255,7 +300,8 @@ static void check_speed(const char *name, const struct tok *t)
 	T_CHECK(dt < 1.0 * SLOW, "%s: 1 MiB took %.2f s", name, dt);
 	size_t dl;
 	char *back = decode(t, ids, ng, &dl);
-	T_CHECK(round_trip_ok(t, s, n, back, dl), "%s: 1 MiB text does not round-trip", name);
+	T_CHECK(round_trip_ok(t, s, n, ids, ng, back, dl), "%s: 1 MiB text does not round-trip",
+		name);
 	free(back);
 	free(ids);
 
@@ -274,7 +320,8 @@ static void check_speed(const char *name, const struct tok *t)
 			fill[f], (long long)ng, dt);
 		T_CHECK(dt < 1.0 * SLOW, "%s: 1 MiB of '%c' took %.2f s", name, fill[f], dt);
 		back = decode(t, ids, ng, &dl);
-		T_CHECK(round_trip_ok(t, b, big, back, dl), "%s: 1 MiB of '%c' does not round-trip",
+		T_CHECK(round_trip_ok(t, b, big, ids, ng, back, dl),
+			"%s: 1 MiB of '%c' does not round-trip",
 			name, fill[f]);
 		free(back);
 		free(ids);
@@ -297,7 +344,7 @@ static int has_all_bytes(const struct tok *t)
 		int32_t *ids = encode(t, &c, 1, 0, &ng);
 		size_t dl;
 		char *back = decode(t, ids, ng, &dl);
-		int ok = round_trip_ok(t, &c, 1, back, dl);
+		int ok = round_trip_ok(t, &c, 1, ids, ng, back, dl);
 		free(back);
 		free(ids);
 		if (!ok)
@@ -325,7 +372,7 @@ static void check_bytes(const char *name, const struct tok *t)
 		size_t dl;
 		char *back = decode(t, ids, ng, &dl);
 		if (all && !(it & 1))
-			T_CHECK(round_trip_ok(t, buf, n, back, dl),
+			T_CHECK(round_trip_ok(t, buf, n, ids, ng, back, dl),
 				"%s: random bytes (case %d, %zu bytes) do not round-trip", name, it, n);
 		free(back);
 		free(ids);
@@ -357,7 +404,8 @@ static size_t put_utf8(char *p, uint32_t cp)
 }
 
 /* Random valid UTF-8 from many scripts (no control characters but tab and
- * newline): every vocabulary must give it back exactly. */
+ * newline): every vocabulary must give it back (WordPiece: modulo its
+ * normalization). */
 static void check_utf8(const char *name, const struct tok *t)
 {
 	static const uint32_t ranges[][2] = {
@@ -379,7 +427,7 @@ static void check_utf8(const char *name, const struct tok *t)
 		int32_t *ids = encode(t, buf, n, 0, &ng);
 		size_t dl;
 		char *back = decode(t, ids, ng, &dl);
-		if (!round_trip_ok(t, buf, n, back, dl) && bad++ < 3) {
+		if (!round_trip_ok(t, buf, n, ids, ng, back, dl) && bad++ < 3) {
 			fprintf(stderr, "%s: random UTF-8 case %d does not round-trip: ", name, it);
 			print_escaped(stderr, buf, n);
 			fputc('\n', stderr);
@@ -657,23 +705,193 @@ static void check_tiny(void)
 		"no tokenizer: %s", err);
 }
 
-static void check_refusals(void)
+/* Whether texts a and b (NUL-terminated) encode to the same ids. */
+static int same_ids(const struct tok *t, const char *a, const char *b)
+{
+	int64_t na, nb;
+	int32_t *ia = encode(t, a, strlen(a), 0, &na);
+	int32_t *ib = encode(t, b, strlen(b), 0, &nb);
+	int ok = na == nb && memcmp(ia, ib, (size_t)na * sizeof *ia) == 0;
+	if (!ok) {
+		fprintf(stderr, "encode ");
+		print_escaped(stderr, a, strlen(a));
+		fprintf(stderr, ":");
+		print_ids(stderr, t, ia, na);
+		fprintf(stderr, "encode ");
+		print_escaped(stderr, b, strlen(b));
+		fprintf(stderr, ":");
+		print_ids(stderr, t, ib, nb);
+	}
+	free(ia);
+	free(ib);
+	return ok;
+}
+
+/* bge-small's vocabulary (bert-base-uncased's): special tokens, pieces and
+ * the BERT normalization. Expected ids are those of Hugging Face's
+ * tokenizer for the same vocabulary. */
+static void check_bert_bge(void)
+{
+	const char *path = t_data("vocab/ggml-vocab-bert-bge.gguf");
+	struct tok *t = load(path);
+	T_CHECK(tok_kind(t) == TOK_WPM && strcmp(tok_pre_name(t), "bert") == 0, "kind / pre");
+	T_CHECK(tok_bos(t) == 101 && tok_eos(t) == 102 && tok_add_bos(t),
+		"[CLS] %d and [SEP] %d frame a sequence", tok_bos(t), tok_eos(t));
+	T_CHECK(tok_find(t, "[CLS]") == 101 && tok_find(t, "[UNK]") == 100, "tok_find");
+	for (int32_t id = 100; id <= 103; id++)
+		T_CHECK(tok_is_control(t, id), "%d is a control token", id);
+	T_CHECK(tok_is_control(t, 0) && !tok_is_control(t, 7592) && !tok_is_eog(t, 0),
+		"[PAD] is control, not an end; words are not control");
+
+	/* word starts decode with a space, continuations without */
+	char piece[32];
+	int pl = tok_piece(t, 7592, piece, sizeof piece);
+	T_CHECK(pl == 6 && memcmp(piece, " hello", 6) == 0, "piece of 7592: %d", pl);
+	pl = tok_piece(t, 17875, piece, sizeof piece);
+	T_CHECK(pl == 4 && memcmp(piece, "hrer", 4) == 0, "piece of ##hrer: %d", pl);
+	pl = tok_piece(t, 101, piece, sizeof piece);
+	T_CHECK(pl == 5 && memcmp(piece, "[CLS]", 5) == 0, "piece of [CLS]: %d", pl);
+	T_CHECK(tok_piece(t, 7592, piece, 3) == 6 && memcmp(piece, " he", 3) == 0,
+		"a short buffer gets the start of the piece");
+	T_CHECK(tok_piece(t, 7592, NULL, 0) == 6, "size query");
+
+	T_CHECK(ids_are(t, "unaffable", (const int32_t[]){14477, 20961, 3468}, 3),
+		"una ##ffa ##ble");
+	/* special tokens only when asked */
+	int32_t ids[64];
+	int64_t n = tok_encode(t, "[CLS] hi [SEP]", 14, 1, ids, 64);
+	T_CHECK(n == 3 && ids[0] == 101 && ids[1] == 7632 && ids[2] == 102, "parse_special");
+	n = tok_encode(t, "[CLS] hi [SEP]", 14, 0, ids, 64);
+	T_CHECK(n > 3 && ids[0] == 1031, "[CLS] is text without parse_special");
+
+	/* normalization: case, accents (precomposed or not), Turkish dotted
+	 * I, control and format characters dropped, white space of any kind */
+	T_CHECK(same_ids(t, "Caf\xc3\xa9 CAF\xc3\x89 Cafe\xcc\x81", "cafe cafe cafe"),
+		"accents");
+	T_CHECK(same_ids(t, "\xc4\xb0stanbul", "istanbul"), "dotted I");
+	T_CHECK(same_ids(t, "F\xc3\xbchrer", "fuhrer"), "umlaut");
+	T_CHECK(same_ids(t, "a\x01" "b\x0b" "c\xe2\x80\x8d" "d\xc2\xad" "e\xc2\x85" "f\xff" "g",
+			 "abcdefg"), "control, format and invalid bytes are dropped");
+	T_CHECK(same_ids(t, "a\xc2\xa0" "b\xe3\x80\x80" "c\xe2\x80\xa8" "d\te\r\nf",
+			 "a b c d e f"), "white space");
+	/* punctuation: Unicode P* and every ASCII symbol; other symbols stay */
+	T_CHECK(ids_are(t, "a$b+c^d`e|f~g<h",
+			(const int32_t[]){1037, 1002, 1038, 1009, 1039, 1034, 1040, 1036, 1041,
+					  1064, 1042, 1066, 1043, 1026, 1044}, 15), "ASCII symbols");
+	T_CHECK(ids_are(t, "x\xe2\x80\x94y a\xc2\xa9" "b e\xe2\x80\x99s",
+			(const int32_t[]){1060, 1517, 1061, 1037, 29652, 2497, 1041, 1521, 1055},
+			9),
+		"em dash and right quote split, copyright sign does not");
+	T_CHECK(ids_are(t, "\xe1\xbf\xaf", (const int32_t[]){1036}, 1),
+		"U+1FEF decomposes to a backtick, which is punctuation");
+	/* Hangul syllables decompose into jamo; CJK ideographs stand alone */
+	T_CHECK(ids_are(t, "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",
+			(const int32_t[]){1469, 30006, 30021, 29991, 30014, 30020, 29999, 30008},
+			8),
+		"Hangul");
+	T_CHECK(ids_are(t, "\xe6\x88\x91\xe6\x83\xb3\xe5\x9c\xa8" "apple",
+			(const int32_t[]){1855, 100, 100, 6207}, 4), "CJK");
+	/* a word of 100 characters is cut into pieces, one of 101 is [UNK];
+	 * characters count after normalization */
+	char w[512];
+	memset(w, 'a', 101);
+	n = tok_encode(t, w, 100, 0, ids, 64);
+	T_CHECK(n == 50 && ids[0] == 13360 && ids[49] == 2050, "100 a: %lld ids", (long long)n);
+	T_CHECK(tok_encode(t, w, 101, 0, ids, 64) == 1 && ids[0] == 100, "101 a: [UNK]");
+	size_t wl = 0;
+	for (int i = 0; i < 100; i++)
+		wl += (size_t)snprintf(w + wl, sizeof w - wl, "e\xcc\x81");
+	T_CHECK(tok_encode(t, w, wl, 0, ids, 64) > 1, "100 e + U+0301 are 100 characters");
+	T_CHECK(tok_encode(t, "\xed\x95\x9c\xed\x95\x9c\xed\x95\x9c\xed\x95\x9c", 12, 0, ids, 64) ==
+			12, "4 syllables are 12 jamo, one token each");
+	wl = 0;
+	for (int i = 0; i < 34; i++)
+		wl += (size_t)snprintf(w + wl, sizeof w - wl, "\xed\x95\x9c");
+	T_CHECK(tok_encode(t, w, wl, 0, ids, 64) == 1 && ids[0] == 100,
+		"34 syllables are 102 characters: [UNK]");
+
+	/* never more ids than bytes: callers size their arrays by it */
+	int worst = 0;
+	for (uint32_t cp = 1; cp < 0x110000; cp++) {
+		if (cp >= 0xd800 && cp < 0xe000)
+			continue;
+		char c[8];
+		size_t cl = put_utf8(c, cp);
+		int64_t k = tok_encode(t, c, cl, 0, ids, 64);
+		if (k > (int64_t)cl && worst++ < 3)
+			T_CHECK(0, "U+%04X: %lld ids for %zu bytes", cp, (long long)k, cl);
+	}
+
+	check_api("bert-bge", t);
+	check_bytes("bert-bge", t);
+	check_utf8("bert-bge", t);
+	check_speed("bert-bge", t);
+	tok_free(t);
+}
+
+/* Two WordPiece vocabularies: a cased one spelled as vocab.txt ("##"
+ * continuations) and an uncased one spelled as llama.cpp's converter
+ * writes them (U+2581 word starts). */
+static void check_tiny_wpm(void)
 {
 	char err[512];
-	struct gguf *g;
-	struct tok *t = (struct tok *)1;
-	int rc = gguf_open(t_data("vocab/ggml-vocab-bert-bge.gguf"), &g, err, sizeof err);
-	T_REQUIRE(rc == 0, "gguf_open: %s", err);
-	rc = tok_load(g, &t, err, sizeof err);
-	T_CHECK(rc < 0 && t == NULL && strstr(err, "WordPiece"), "bert refused: %d %s", rc, err);
-	gguf_close(g);
+	struct gbuf b = {0};
+	struct tok *t;
+	static const char *const cased[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff",
+					    "##able", "Hello", "!", "##s", "a", "##a", NULL};
+	static const int32_t types[] = {3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+	kv_str(&b, "tokenizer.ggml.model", "bert");
+	kv_strs(&b, "tokenizer.ggml.tokens", cased);
+	kv_i32s(&b, "tokenizer.ggml.token_type", types, 12);
+	T_REQUIRE(load_mem(&b, &t, err, sizeof err) == 0, "tiny cased wpm: %s", err);
+	T_CHECK(tok_kind(t) == TOK_WPM && tok_bos(t) == 2 && tok_eos(t) == 3 && tok_add_bos(t),
+		"[CLS] and [SEP] found by spelling");
+	T_CHECK(ids_are(t, "unaffable Hello!", (const int32_t[]){4, 5, 6, 7, 8}, 5), "pieces");
+	T_CHECK(ids_are(t, "Hellos hello", (const int32_t[]){7, 9, 1}, 3),
+		"a cased vocabulary is not lowercased");
+	T_CHECK(ids_are(t, "unable", (const int32_t[]){4, 6}, 2), "un ##able");
+	T_CHECK(ids_are(t, "unaffablex", (const int32_t[]){1}, 1),
+		"a word with a position no token matches is [UNK] as a whole");
+	char w[128];
+	memset(w, 'a', sizeof w);
+	int32_t ids[128];
+	T_CHECK(tok_encode(t, w, 100, 0, ids, 128) == 100 && ids[0] == 10 && ids[99] == 11,
+		"100 characters");
+	T_CHECK(tok_encode(t, w, 101, 0, ids, 128) == 1 && ids[0] == 1, "101 characters");
+	char piece[16];
+	T_CHECK(tok_piece(t, 4, piece, sizeof piece) == 3 && memcmp(piece, " un", 3) == 0 &&
+			tok_piece(t, 5, piece, sizeof piece) == 3 && memcmp(piece, "aff", 3) == 0 &&
+			tok_piece(t, 1, piece, sizeof piece) == 5,
+		"pieces: word starts with a space, continuations bare");
+	tok_free(t);
+
+	static const char *const phantom[] = {
+		"[UNK]", "\xe2\x96\x81hello", "\xe2\x96\x81" "cafe", "s", "\xe2\x96\x81!", NULL};
+	kv_str(&b, "tokenizer.ggml.model", "bert");
+	kv_strs(&b, "tokenizer.ggml.tokens", phantom);
+	kv_u32(&b, "tokenizer.ggml.unknown_token_id", 0);
+	T_REQUIRE(load_mem(&b, &t, err, sizeof err) == 0, "tiny phantom wpm: %s", err);
+	T_CHECK(tok_bos(t) == -1 && !tok_add_bos(t), "no [CLS]: no BOS");
+	T_CHECK(ids_are(t, "HELLOS Caf\xc3\xa9!", (const int32_t[]){1, 3, 2, 4}, 4),
+		"uncased: lowercased, accents stripped");
+	T_CHECK(tok_piece(t, 3, piece, sizeof piece) == 1 &&
+			tok_piece(t, 1, piece, sizeof piece) == 6 && memcmp(piece, " hello", 6) == 0,
+		"phantom pieces");
+	tok_free(t);
+
+	/* without [UNK] a WordPiece vocabulary cannot work */
+	kv_str(&b, "tokenizer.ggml.model", "bert");
+	kv_strs(&b, "tokenizer.ggml.tokens", (const char *const[]){"a", "##b", NULL});
+	t = (struct tok *)1;
+	T_CHECK(load_mem(&b, &t, err, sizeof err) < 0 && !t && strstr(err, "unknown"),
+		"no [UNK]: %s", err);
 }
 
 int main(int argc, char **argv)
 {
 	const char *qwen2 = argc > 1 ? argv[1] : getenv("SEEKFS_QWEN2_VOCAB");
 	static const char *const names[] = {"llama-spm", "gpt-2", "deepseek-llm",
-					    "deepseek-coder", "falcon"};
+					    "deepseek-coder", "falcon", "bert-bge"};
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		char rel[256];
 		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", names[i]);
@@ -690,7 +908,8 @@ int main(int argc, char **argv)
 	check_bpe("deepseek-coder", t_data("vocab/ggml-vocab-deepseek-coder.gguf"));
 	check_bpe("falcon", t_data("vocab/ggml-vocab-falcon.gguf"));
 	check_qwen2(qwen2);
-	check_refusals();
+	check_bert_bge();
 	check_tiny();
+	check_tiny_wpm();
 	return t_done("test_vocab");
 }

