@@ -23,7 +23,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +33,7 @@
 #include <jansson.h>
 
 #include "engine/engine.h"
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
+#include "engine/internal.h"
 
 /* Token types, numbered as llama.cpp's (llama_token_type). */
 enum { TT_NORMAL = 1, TT_CONTROL = 3, TT_USER_DEFINED = 4, TT_UNUSED = 5 };
@@ -118,7 +108,7 @@ static json_t *load_json(struct hf *h, const char *name, int required, int *rc)
 	char *p = path_join(h->dir, name);
 	if (!p) {
 		*rc = -ENOMEM;
-		set_err(h->err, h->errsz, "out of memory");
+		eng_err(h->err, h->errsz, "out of memory");
 		return NULL;
 	}
 	struct stat st;
@@ -126,7 +116,7 @@ static json_t *load_json(struct hf *h, const char *name, int required, int *rc)
 		int e = errno;
 		*rc = -e;
 		if (e != ENOENT || required)
-			set_err(h->err, h->errsz, "%s: %s%s", p, strerror(e),
+			eng_err(h->err, h->errsz, "%s: %s%s", p, strerror(e),
 				!strcmp(name, "config.json") ? " (a Hugging Face model folder has config.json)" : "");
 		free(p);
 		return NULL;
@@ -135,11 +125,11 @@ static json_t *load_json(struct hf *h, const char *name, int required, int *rc)
 	json_t *j = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
 	if (!j) {
 		*rc = -EINVAL;
-		set_err(h->err, h->errsz, "%s: invalid JSON at line %d column %d: %s", p, je.line,
+		eng_err(h->err, h->errsz, "%s: invalid JSON at line %d column %d: %s", p, je.line,
 			je.column, je.text);
 	} else if (!json_is_object(j) && !json_is_array(j)) {
 		*rc = -EINVAL;
-		set_err(h->err, h->errsz, "%s: not a JSON object", p);
+		eng_err(h->err, h->errsz, "%s: not a JSON object", p);
 		json_decref(j);
 		j = NULL;
 	} else {
@@ -160,13 +150,13 @@ static int cfg_int(struct hf *h, const json_t *cfg, const char *key, int64_t def
 		return 0;
 	}
 	if (!v || !json_is_integer(v)) {
-		set_err(h->err, h->errsz, "%s/config.json: '%s' is %s, an integer is needed", h->dir, key,
+		eng_err(h->err, h->errsz, "%s/config.json: '%s' is %s, an integer is needed", h->dir, key,
 			v ? "not an integer" : "missing");
 		return -EINVAL;
 	}
 	json_int_t x = json_integer_value(v);
 	if (x < lo || x > hi) {
-		set_err(h->err, h->errsz, "%s/config.json: '%s' is %lld, outside %lld..%lld", h->dir, key,
+		eng_err(h->err, h->errsz, "%s/config.json: '%s' is %lld, outside %lld..%lld", h->dir, key,
 			(long long)x, (long long)lo, (long long)hi);
 		return -EINVAL;
 	}
@@ -204,7 +194,7 @@ static int st_add(struct hf *h, struct st_file *f, size_t data0, const char *key
 	json_t *jo = json_object_get(v, "data_offsets");
 	if (!json_is_object(v) || !json_is_string(jd) || !json_is_array(js) || !json_is_array(jo) ||
 	    json_array_size(jo) != 2) {
-		set_err(h->err, h->errsz, "%s: header entry '%s' lacks dtype, shape or data_offsets", fp, key);
+		eng_err(h->err, h->errsz, "%s: header entry '%s' lacks dtype, shape or data_offsets", fp, key);
 		return -EINVAL;
 	}
 	struct st_tensor t = {.path = f->path};
@@ -213,12 +203,12 @@ static int st_add(struct hf *h, struct st_file *f, size_t data0, const char *key
 		if (!strcmp(dt, dtypes[i].name))
 			t.dtype = dtypes[i].name, t.esize = dtypes[i].size;
 	if (!t.dtype) {
-		set_err(h->err, h->errsz, "%s: tensor '%s' has unknown dtype '%s'", fp, key, dt);
+		eng_err(h->err, h->errsz, "%s: tensor '%s' has unknown dtype '%s'", fp, key, dt);
 		return -EINVAL;
 	}
 	size_t nd = json_array_size(js);
 	if (nd > ST_MAX_DIMS) {
-		set_err(h->err, h->errsz, "%s: tensor '%s' has %zu dimensions, at most %d are supported", fp,
+		eng_err(h->err, h->errsz, "%s: tensor '%s' has %zu dimensions, at most %d are supported", fp,
 			key, nd, ST_MAX_DIMS);
 		return -EINVAL;
 	}
@@ -228,7 +218,7 @@ static int st_add(struct hf *h, struct st_file *f, size_t data0, const char *key
 		json_t *x = json_array_get(js, d);
 		json_int_t n = json_is_integer(x) ? json_integer_value(x) : -1;
 		if (n < 0 || (n && t.numel > INT64_MAX / 8 / n)) {
-			set_err(h->err, h->errsz, "%s: tensor '%s' has an invalid shape (dimension %zu)", fp,
+			eng_err(h->err, h->errsz, "%s: tensor '%s' has an invalid shape (dimension %zu)", fp,
 				key, d);
 			return -EINVAL;
 		}
@@ -240,30 +230,30 @@ static int st_add(struct hf *h, struct st_file *f, size_t data0, const char *key
 	json_int_t e = json_is_integer(je) ? json_integer_value(je) : -1;
 	size_t have = f->len - data0;
 	if (b < 0 || e < b) {
-		set_err(h->err, h->errsz, "%s: tensor '%s' has invalid data_offsets [%lld, %lld]", fp, key,
+		eng_err(h->err, h->errsz, "%s: tensor '%s' has invalid data_offsets [%lld, %lld]", fp, key,
 			(long long)b, (long long)e);
 		return -EINVAL;
 	}
 	t.nbytes = (size_t)t.numel * t.esize;
 	if ((uint64_t)(e - b) != t.nbytes) {
-		set_err(h->err, h->errsz, "%s: tensor '%s' (%s, %lld elements) needs %zu bytes, data_offsets [%lld, %lld] give %lld",
+		eng_err(h->err, h->errsz, "%s: tensor '%s' (%s, %lld elements) needs %zu bytes, data_offsets [%lld, %lld] give %lld",
 			fp, key, t.dtype, (long long)t.numel, t.nbytes, (long long)b, (long long)e,
 			(long long)(e - b));
 		return -EINVAL;
 	}
 	if ((uint64_t)e > have) {
-		set_err(h->err, h->errsz, "%s: truncated: tensor '%s' needs %zu bytes at offset %llu, file has %zu",
+		eng_err(h->err, h->errsz, "%s: truncated: tensor '%s' needs %zu bytes at offset %llu, file has %zu",
 			fp, key, t.nbytes, (unsigned long long)(data0 + (uint64_t)b), f->len);
 		return -EINVAL;
 	}
 	t.data = f->map + data0 + (size_t)b;
 	if (!(t.name = strdup(key))) {
-		set_err(h->err, h->errsz, "out of memory");
+		eng_err(h->err, h->errsz, "out of memory");
 		return -ENOMEM;
 	}
 	normalise_name(t.name);
 	if (find_tensor(h, t.name)) {
-		set_err(h->err, h->errsz, "%s: tensor '%s' appears twice in the model", fp, key);
+		eng_err(h->err, h->errsz, "%s: tensor '%s' appears twice in the model", fp, key);
 		free(t.name);
 		return -EINVAL;
 	}
@@ -272,7 +262,7 @@ static int st_add(struct hf *h, struct st_file *f, size_t data0, const char *key
 		struct st_tensor *p = realloc(h->t, c * sizeof *p);
 		if (!p) {
 			free(t.name);
-			set_err(h->err, h->errsz, "out of memory");
+			eng_err(h->err, h->errsz, "out of memory");
 			return -ENOMEM;
 		}
 		h->t = p;
@@ -287,14 +277,14 @@ static int st_open(struct hf *h, const char *name)
 {
 	struct st_file *files = realloc(h->files, ((size_t)h->n_files + 1) * sizeof *files);
 	if (!files) {
-		set_err(h->err, h->errsz, "out of memory");
+		eng_err(h->err, h->errsz, "out of memory");
 		return -ENOMEM;
 	}
 	h->files = files;
 	struct st_file *f = &files[h->n_files];
 	memset(f, 0, sizeof *f);
 	if (!(f->path = path_join(h->dir, name))) {
-		set_err(h->err, h->errsz, "out of memory");
+		eng_err(h->err, h->errsz, "out of memory");
 		return -ENOMEM;
 	}
 	h->n_files++;
@@ -304,13 +294,13 @@ static int st_open(struct hf *h, const char *name)
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		set_err(h->err, h->errsz, "%s: %s", f->path, strerror(e));
+		eng_err(h->err, h->errsz, "%s: %s", f->path, strerror(e));
 		return -e;
 	}
 	f->len = (size_t)st.st_size;
 	if (f->len < 8) {
 		close(fd);
-		set_err(h->err, h->errsz, "%s: truncated: %zu bytes, the header length needs 8", f->path, f->len);
+		eng_err(h->err, h->errsz, "%s: truncated: %zu bytes, the header length needs 8", f->path, f->len);
 		return -EINVAL;
 	}
 	f->map = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -318,14 +308,14 @@ static int st_open(struct hf *h, const char *name)
 	close(fd);
 	if (f->map == MAP_FAILED) {
 		f->map = NULL;
-		set_err(h->err, h->errsz, "%s: cannot map %zu bytes: %s", f->path, f->len, strerror(e));
+		eng_err(h->err, h->errsz, "%s: cannot map %zu bytes: %s", f->path, f->len, strerror(e));
 		return -e;
 	}
 	uint64_t n = 0;
 	for (int i = 0; i < 8; i++)
 		n |= (uint64_t)f->map[i] << (8 * i);
 	if (n > ST_MAX_HEADER || n > f->len - 8) {
-		set_err(h->err, h->errsz, n > ST_MAX_HEADER ?
+		eng_err(h->err, h->errsz, n > ST_MAX_HEADER ?
 			"%s: header length %llu is over the format's limit; not a safetensors file? (file has %zu bytes)" :
 			"%s: truncated: the JSON header needs %llu bytes at offset 8, file has %zu",
 			f->path, (unsigned long long)n, f->len);
@@ -335,9 +325,9 @@ static int st_open(struct hf *h, const char *name)
 	json_t *hdr = json_loadb((const char *)f->map + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
 	if (!hdr || !json_is_object(hdr)) {
 		if (hdr)
-			set_err(h->err, h->errsz, "%s: the header is not a JSON object", f->path);
+			eng_err(h->err, h->errsz, "%s: the header is not a JSON object", f->path);
 		else
-			set_err(h->err, h->errsz, "%s: invalid JSON header (%llu bytes) at byte %d: %s",
+			eng_err(h->err, h->errsz, "%s: invalid JSON header (%llu bytes) at byte %d: %s",
 				f->path, (unsigned long long)n, je.position, je.text);
 		json_decref(hdr);
 		return -EINVAL;
@@ -368,7 +358,7 @@ static int load_weights(struct hf *h)
 		json_t *map = json_object_get(idx, "weight_map");
 		if (!json_is_object(map) || !json_object_size(map)) {
 			json_decref(idx);
-			set_err(h->err, h->errsz, "%s/model.safetensors.index.json: no weight_map", h->dir);
+			eng_err(h->err, h->errsz, "%s/model.safetensors.index.json: no weight_map", h->dir);
 			return -EINVAL;
 		}
 		/* each shard once, in order of first mention */
@@ -381,7 +371,7 @@ static int load_weights(struct hf *h)
 				break;
 			const char *s = json_string_value(v);
 			if (!s || !*s || strchr(s, '/') || !strcmp(s, "..")) {
-				set_err(h->err, h->errsz, "%s/model.safetensors.index.json: tensor '%s' names an invalid shard",
+				eng_err(h->err, h->errsz, "%s/model.safetensors.index.json: tensor '%s' names an invalid shard",
 					h->dir, key);
 				rc = -EINVAL;
 			} else if (!json_object_get(seen, s)) {
@@ -392,7 +382,7 @@ static int load_weights(struct hf *h)
 		json_decref(seen);
 		json_decref(idx);
 		if (rc == -ENOMEM)
-			set_err(h->err, h->errsz, "out of memory");
+			eng_err(h->err, h->errsz, "out of memory");
 		return rc;
 	}
 	if (file_exists(h->dir, "model.safetensors"))
@@ -403,11 +393,11 @@ static int load_weights(struct hf *h)
 	};
 	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
 		if (file_exists(h->dir, other[i])) {
-			set_err(h->err, h->errsz, "%s: has %s but no model.safetensors: seekfs reads safetensors weights only; download the model's model.safetensors (or save it with safetensors) into the folder",
+			eng_err(h->err, h->errsz, "%s: has %s but no model.safetensors: seekfs reads safetensors weights only; download the model's model.safetensors (or save it with safetensors) into the folder",
 				h->dir, other[i]);
 			return -ENOTSUP;
 		}
-	set_err(h->err, h->errsz, "%s: no model.safetensors (nor model.safetensors.index.json): the weights are missing",
+	eng_err(h->err, h->errsz, "%s: no model.safetensors (nor model.safetensors.index.json): the weights are missing",
 		h->dir);
 	return -ENOENT;
 }
@@ -477,13 +467,13 @@ static int vocab_from_json(struct hf *h, struct vocab *v, json_t *tj, const char
 	json_t *model = json_object_get(tj, "model");
 	const char *mt = json_string_value(json_object_get(model, "type"));
 	if (!mt || strcmp(mt, "WordPiece")) {
-		set_err(h->err, h->errsz, "%s: tokenizer model is '%s', only WordPiece (BERT) vocabularies are converted",
+		eng_err(h->err, h->errsz, "%s: tokenizer model is '%s', only WordPiece (BERT) vocabularies are converted",
 			path, mt ? mt : "(none)");
 		return -ENOTSUP;
 	}
 	json_t *voc = json_object_get(model, "vocab");
 	if (!json_is_object(voc)) {
-		set_err(h->err, h->errsz, "%s: model.vocab is not an object", path);
+		eng_err(h->err, h->errsz, "%s: model.vocab is not an object", path);
 		return -EINVAL;
 	}
 	const char *key;
@@ -491,12 +481,12 @@ static int vocab_from_json(struct hf *h, struct vocab *v, json_t *tj, const char
 	json_object_foreach(voc, key, val) {
 		json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
 		if (id < 0 || id >= v->n) {
-			set_err(h->err, h->errsz, "%s: token '%s' has id %lld, outside the vocabulary of %lld (config.json vocab_size)",
+			eng_err(h->err, h->errsz, "%s: token '%s' has id %lld, outside the vocabulary of %lld (config.json vocab_size)",
 				path, key, (long long)id, (long long)v->n);
 			return -EINVAL;
 		}
 		if (v->tok[id]) {
-			set_err(h->err, h->errsz, "%s: tokens '%s' and '%s' both have id %lld", path,
+			eng_err(h->err, h->errsz, "%s: tokens '%s' and '%s' both have id %lld", path,
 				v->tok[id], key, (long long)id);
 			return -EINVAL;
 		}
@@ -510,7 +500,7 @@ static int vocab_from_json(struct hf *h, struct vocab *v, json_t *tj, const char
 		const char *s = json_string_value(json_object_get(val, "content"));
 		json_int_t id = json_is_integer(jid) ? json_integer_value(jid) : -1;
 		if (!s || id < 0 || id >= v->n) {
-			set_err(h->err, h->errsz, "%s: added token %zu has id %lld, outside the vocabulary of %lld",
+			eng_err(h->err, h->errsz, "%s: added token %zu has id %lld, outside the vocabulary of %lld",
 				path, i, (long long)id, (long long)v->n);
 			return -EINVAL;
 		}
@@ -530,9 +520,9 @@ static int vocab_from_txt(struct hf *h, struct vocab *v, const json_t *tcfg, con
 	if (!f) {
 		int e = p ? errno : ENOMEM;
 		if (e == ENOENT)
-			set_err(h->err, h->errsz, "%s: no tokenizer.json and no vocab.txt: the vocabulary is missing", h->dir);
+			eng_err(h->err, h->errsz, "%s: no tokenizer.json and no vocab.txt: the vocabulary is missing", h->dir);
 		else
-			set_err(h->err, h->errsz, "%s: %s", p ? p : "vocab.txt", strerror(e));
+			eng_err(h->err, h->errsz, "%s: %s", p ? p : "vocab.txt", strerror(e));
 		free(p);
 		return -e;
 	}
@@ -545,7 +535,7 @@ static int vocab_from_txt(struct hf *h, struct vocab *v, const json_t *tcfg, con
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			n--;
 		if (id >= v->n) {
-			set_err(h->err, h->errsz, "%s: more than %lld lines, the vocab_size of config.json", p,
+			eng_err(h->err, h->errsz, "%s: more than %lld lines, the vocab_size of config.json", p,
 				(long long)v->n);
 			rc = -EINVAL;
 			break;
@@ -658,7 +648,7 @@ static int load_vocab(struct hf *h, struct vocab *v)
 	v->add_bos = v->add_eos = v->add_sep = -1;
 	rc = -ENOMEM;
 	if (!tpath || !v->tok || !v->len || !v->type) {
-		set_err(h->err, h->errsz, "out of memory");
+		eng_err(h->err, h->errsz, "out of memory");
 		goto out;
 	}
 	if (file_exists(h->dir, "tokenizer.json")) {
@@ -670,7 +660,7 @@ static int load_vocab(struct hf *h, struct vocab *v)
 	}
 	if (rc) {
 		if (rc == -ENOMEM)
-			set_err(h->err, h->errsz, "out of memory");
+			eng_err(h->err, h->errsz, "out of memory");
 		goto out;
 	}
 	/* ids the tokenizer does not use, as llama.cpp fills them */
@@ -680,7 +670,7 @@ static int load_vocab(struct hf *h, struct vocab *v)
 		char pad[32];
 		int n = snprintf(pad, sizeof pad, "[PAD%lld]", (long long)i);
 		if ((rc = set_token(v, i, pad, (size_t)n, TT_UNUSED))) {
-			set_err(h->err, h->errsz, "out of memory");
+			eng_err(h->err, h->errsz, "out of memory");
 			goto out;
 		}
 	}
@@ -721,7 +711,7 @@ static int load_vocab(struct hf *h, struct vocab *v)
 		char *c = malloc(n + 4);
 		if (!c) {
 			rc = -ENOMEM;
-			set_err(h->err, h->errsz, "out of memory");
+			eng_err(h->err, h->errsz, "out of memory");
 			goto out;
 		}
 		memcpy(c, "\xe2\x96\x81", 3);
@@ -772,7 +762,7 @@ static int write_vocab(struct hf *h, struct gguf_writer *w, const struct vocab *
 		goto err;
 	return 0;
 err:
-	set_err(h->err, h->errsz, "cannot add the vocabulary: %s", strerror(-rc));
+	eng_err(h->err, h->errsz, "cannot add the vocabulary: %s", strerror(-rc));
 	return rc;
 }
 
@@ -799,7 +789,7 @@ static int load_modules(struct hf *h, struct st_modules *m)
 		const char *type = json_string_value(json_object_get(mod, "type"));
 		const char *path = json_string_value(json_object_get(mod, "path"));
 		if (!type) {
-			set_err(h->err, h->errsz, "%s/modules.json: module %zu has no type", h->dir, i);
+			eng_err(h->err, h->errsz, "%s/modules.json: module %zu has no type", h->dir, i);
 			rc = -EINVAL;
 			break;
 		}
@@ -813,14 +803,14 @@ static int load_modules(struct hf *h, struct st_modules *m)
 		} else {
 			/* a Dense layer or the like changes the vectors: a model
 			 * without it would give wrong embeddings */
-			set_err(h->err, h->errsz, "%s/modules.json: module %zu is %s, which seekfs cannot run (supported: Transformer, Pooling, Normalize)",
+			eng_err(h->err, h->errsz, "%s/modules.json: module %zu is %s, which seekfs cannot run (supported: Transformer, Pooling, Normalize)",
 				h->dir, i, type);
 			rc = -ENOTSUP;
 			break;
 		}
 	}
 	if (!rc && !json_is_array(mods)) {
-		set_err(h->err, h->errsz, "%s/modules.json: not a JSON array", h->dir);
+		eng_err(h->err, h->errsz, "%s/modules.json: not a JSON array", h->dir);
 		rc = -EINVAL;
 	}
 	if (!rc && pool_path) {
@@ -835,7 +825,7 @@ static int load_modules(struct hf *h, struct st_modules *m)
 				    json_is_true(json_object_get(pc, "pooling_mode_mean_sqrt_len_tokens")) ||
 				    json_is_true(json_object_get(pc, "pooling_mode_weightedmean_tokens"));
 			if (mean + cls + last != 1 || other) {
-				set_err(h->err, h->errsz, "%s/%s: unsupported pooling: exactly one of mean, cls or last-token pooling is supported",
+				eng_err(h->err, h->errsz, "%s/%s: unsupported pooling: exactly one of mean, cls or last-token pooling is supported",
 					h->dir, name);
 				rc = -ENOTSUP;
 			} else {
@@ -868,7 +858,7 @@ static struct st_tensor *need(struct hf *h, const char *name, int n_dims, int64_
 {
 	struct st_tensor *t = find_tensor(h, name);
 	if (!t) {
-		set_err(h->err, h->errsz, "%s: the weights lack tensor '%s' (nor 'bert.%s')", h->dir, name, name);
+		eng_err(h->err, h->errsz, "%s: the weights lack tensor '%s' (nor 'bert.%s')", h->dir, name, name);
 		*rc = -EINVAL;
 		return NULL;
 	}
@@ -883,13 +873,13 @@ static struct st_tensor *need(struct hf *h, const char *name, int n_dims, int64_
 		for (int d = 0; d < t->n_dims && k < 80; d++)
 			k += snprintf(got + k, sizeof got - (size_t)k, d ? ", %lld" : "%lld", (long long)t->shape[d]);
 		snprintf(got + k, sizeof got - (size_t)k, "]");
-		set_err(h->err, h->errsz, "%s: tensor '%s' has shape %s, config.json implies %s", t->path,
+		eng_err(h->err, h->errsz, "%s: tensor '%s' has shape %s, config.json implies %s", t->path,
 			t->name, got, want);
 		*rc = -EINVAL;
 		return NULL;
 	}
 	if (strcmp(t->dtype, "F32") && strcmp(t->dtype, "F16") && strcmp(t->dtype, "BF16")) {
-		set_err(h->err, h->errsz, "%s: tensor '%s' is %s; only F32, F16 and BF16 weights are converted",
+		eng_err(h->err, h->errsz, "%s: tensor '%s' is %s; only F32, F16 and BF16 weights are converted",
 			t->path, t->name, t->dtype);
 		*rc = -ENOTSUP;
 		return NULL;
@@ -920,7 +910,7 @@ static int put_tensor(struct hf *h, struct gguf_writer *w, const struct st_tenso
 	}
 	int rc = gguf_w_tensor(w, gguf_name, out, t->n_dims, ne, data);
 	if (rc)
-		set_err(h->err, h->errsz, "cannot add tensor %s (from %s): %s", gguf_name, t->name, strerror(-rc));
+		eng_err(h->err, h->errsz, "cannot add tensor %s (from %s): %s", gguf_name, t->name, strerror(-rc));
 	return rc;
 }
 
@@ -967,7 +957,7 @@ static int add_tensors(struct hf *h, struct gguf_writer *w, enum kt_type wtype, 
 	void *scratch = malloc((size_t)big * sizeof(float) + 1);
 	int rc = -ENOMEM;
 	if (!buf || !scratch) {
-		set_err(h->err, h->errsz, "out of memory for %lld elements", (long long)big);
+		eng_err(h->err, h->errsz, "out of memory for %lld elements", (long long)big);
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof embd / sizeof embd[0]; i++) {
@@ -997,7 +987,7 @@ static int add_tensors(struct hf *h, struct gguf_writer *w, enum kt_type wtype, 
 		if (t->used || !strcmp(t->name, "embeddings.position_ids") || !strncmp(t->name, "pooler.", 7) ||
 		    !strncmp(t->name, "cls.predictions", 15) || !strncmp(t->name, "cls.seq_relationship", 20))
 			continue;
-		set_err(h->err, h->errsz, "%s: tensor '%s' is not part of a BERT encoder (%lld layers in config.json); this model cannot be converted",
+		eng_err(h->err, h->errsz, "%s: tensor '%s' is not part of a BERT encoder (%lld layers in config.json); this model cannot be converted",
 			t->path, t->name, (long long)L);
 		rc = -ENOTSUP;
 		goto out;
@@ -1021,14 +1011,14 @@ static int check_arch(struct hf *h, const json_t *cfg)
 		ok = !strcmp(arch, "BertModel") || !strcmp(arch, "BertForMaskedLM") ||
 		     !strcmp(arch, "BertForPreTraining");
 	if (!ok) {
-		set_err(h->err, h->errsz, "%s/config.json: architecture %s (model_type %s) is not supported: only BERT encoders (BertModel) are converted",
+		eng_err(h->err, h->errsz, "%s/config.json: architecture %s (model_type %s) is not supported: only BERT encoders (BertModel) are converted",
 			h->dir, arch ? arch : "(none)", mt ? mt : "(none)");
 		return -ENOTSUP;
 	}
 	const char *act = json_string_value(json_object_get(cfg, "hidden_act"));
 	const char *pos = json_string_value(json_object_get(cfg, "position_embedding_type"));
 	if ((act && strcmp(act, "gelu")) || (pos && strcmp(pos, "absolute"))) {
-		set_err(h->err, h->errsz, "%s/config.json: hidden_act %s with position_embedding_type %s is not supported (gelu, absolute are)",
+		eng_err(h->err, h->errsz, "%s/config.json: hidden_act %s with position_embedding_type %s is not supported (gelu, absolute are)",
 			h->dir, act ? act : "gelu", pos ? pos : "absolute");
 		return -ENOTSUP;
 	}
@@ -1043,7 +1033,7 @@ int convert_hf_ex(const char *dir, const char *out, enum kt_type wtype, char *er
 	struct st_modules mods;
 	int rc;
 	if (wtype != KT_F32 && wtype != KT_F16) {
-		set_err(err, errsz, "weights can be written as f32 or f16, not %s",
+		eng_err(err, errsz, "weights can be written as f32 or f16, not %s",
 			kt_type_name(wtype) ? kt_type_name(wtype) : "an unknown type");
 		return -EINVAL;
 	}
@@ -1062,7 +1052,7 @@ int convert_hf_ex(const char *dir, const char *out, enum kt_type wtype, char *er
 	    (rc = cfg_int(&h, cfg, "type_vocab_size", 1, 1, 1024, &T)))
 		goto out;
 	if (D % H) {
-		set_err(err, errsz, "%s/config.json: hidden_size %lld is not a multiple of num_attention_heads %lld",
+		eng_err(err, errsz, "%s/config.json: hidden_size %lld is not a multiple of num_attention_heads %lld",
 			dir, (long long)D, (long long)H);
 		rc = -EINVAL;
 		goto out;
@@ -1070,14 +1060,14 @@ int convert_hf_ex(const char *dir, const char *out, enum kt_type wtype, char *er
 	json_t *jeps = json_object_get(cfg, "layer_norm_eps");
 	double eps = jeps ? json_number_value(jeps) : 1e-12;
 	if (!(eps > 0 && eps < 1)) {
-		set_err(err, errsz, "%s/config.json: layer_norm_eps %g is not in (0, 1)", dir, eps);
+		eng_err(err, errsz, "%s/config.json: layer_norm_eps %g is not in (0, 1)", dir, eps);
 		rc = -EINVAL;
 		goto out;
 	}
 	if ((rc = load_modules(&h, &mods)))
 		goto out;
 	if (mods.max_seq > P) {
-		set_err(err, errsz, "%s/sentence_bert_config.json: max_seq_length %lld is over max_position_embeddings %lld",
+		eng_err(err, errsz, "%s/sentence_bert_config.json: max_seq_length %lld is over max_position_embeddings %lld",
 			dir, (long long)mods.max_seq, (long long)P);
 		rc = -EINVAL;
 		goto out;
@@ -1088,7 +1078,7 @@ int convert_hf_ex(const char *dir, const char *out, enum kt_type wtype, char *er
 
 	rc = -ENOMEM;
 	if (!(w = gguf_writer_new())) {
-		set_err(err, errsz, "out of memory");
+		eng_err(err, errsz, "out of memory");
 		goto out;
 	}
 	const char *base = dir + strlen(dir);
@@ -1114,7 +1104,7 @@ int convert_hf_ex(const char *dir, const char *out, enum kt_type wtype, char *er
 	    (rc = gguf_w_bool(w, "seekfs.embed.normalize", mods.normalize)) ||
 	    (mods.max_seq && (rc = gguf_w_u32(w, "seekfs.embed.max_tokens", (uint32_t)mods.max_seq))) ||
 	    (rc = gguf_w_u32(w, "general.quantization_version", 2))) {
-		set_err(err, errsz, "%s: cannot write metadata: %s", out, strerror(-rc));
+		eng_err(err, errsz, "%s: cannot write metadata: %s", out, strerror(-rc));
 		goto out;
 	}
 	if ((rc = write_vocab(&h, w, &v, T)) || (rc = add_tensors(&h, w, wtype, V, D, F, L, P, T)))

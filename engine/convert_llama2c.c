@@ -17,22 +17,12 @@
  * BOS/EOS are spelled "\n<s>\n" and "\n</s>\n".
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine.h"
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
+#include "engine/internal.h"
 
 static int read_file(const char *path, unsigned char **buf, size_t *len,
 		     char *err, size_t errsz)
@@ -40,13 +30,13 @@ static int read_file(const char *path, unsigned char **buf, size_t *len,
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		int e = errno;
-		set_err(err, errsz, "%s: %s", path, strerror(e));
+		eng_err(err, errsz, "%s: %s", path, strerror(e));
 		return -e;
 	}
 	if (fseek(f, 0, SEEK_END) || ftell(f) < 0) {
 		int e = errno;
 		fclose(f);
-		set_err(err, errsz, "%s: cannot determine size: %s", path, strerror(e));
+		eng_err(err, errsz, "%s: cannot determine size: %s", path, strerror(e));
 		return -e;
 	}
 	size_t n = (size_t)ftell(f);
@@ -54,14 +44,14 @@ static int read_file(const char *path, unsigned char **buf, size_t *len,
 	*buf = malloc(n ? n : 1);
 	if (!*buf) {
 		fclose(f);
-		set_err(err, errsz, "%s: out of memory for %zu bytes", path, n);
+		eng_err(err, errsz, "%s: out of memory for %zu bytes", path, n);
 		return -ENOMEM;
 	}
 	if (fread(*buf, 1, n, f) != n) {
 		int e = ferror(f) ? EIO : EINVAL;
 		fclose(f);
 		free(*buf);
-		set_err(err, errsz, "%s: short read", path);
+		eng_err(err, errsz, "%s: short read", path);
 		return -e;
 	}
 	fclose(f);
@@ -85,19 +75,19 @@ static int add_vocab(struct gguf_writer *w, const char *path, int32_t n_vocab,
 	int32_t *types = calloc((size_t)n_vocab, sizeof *types);
 	rc = -ENOMEM;
 	if (!tokens || !lens || !scores || !types) {
-		set_err(err, errsz, "%s: out of memory", path);
+		eng_err(err, errsz, "%s: out of memory", path);
 		goto out;
 	}
 	rc = -EINVAL;
 	size_t off = 4;
 	if (len < 4) {
-		set_err(err, errsz, "%s: truncated: %zu bytes, no header", path, len);
+		eng_err(err, errsz, "%s: truncated: %zu bytes, no header", path, len);
 		goto out;
 	}
 	for (int32_t i = 0; i < n_vocab; i++) {
 		int32_t n;
 		if (len - off < 8) {
-			set_err(err, errsz, "%s: truncated: token %d of %d needs a header at offset %zu, file has %zu bytes",
+			eng_err(err, errsz, "%s: truncated: token %d of %d needs a header at offset %zu, file has %zu bytes",
 				path, i, n_vocab, off, len);
 			goto out;
 		}
@@ -105,7 +95,7 @@ static int add_vocab(struct gguf_writer *w, const char *path, int32_t n_vocab,
 		memcpy(&n, buf + off + 4, 4);
 		off += 8;
 		if (n < 0 || (size_t)n > len - off) {
-			set_err(err, errsz, "%s: token %d has length %d at offset %zu, file has %zu bytes",
+			eng_err(err, errsz, "%s: token %d has length %d at offset %zu, file has %zu bytes",
 				path, i, n, off, len);
 			goto out;
 		}
@@ -126,7 +116,7 @@ static int add_vocab(struct gguf_writer *w, const char *path, int32_t n_vocab,
 		char *t = malloc((size_t)n * 3 + 1);
 		if (!t) {
 			rc = -ENOMEM;
-			set_err(err, errsz, "%s: out of memory", path);
+			eng_err(err, errsz, "%s: out of memory", path);
 			goto out;
 		}
 		size_t k = 0;
@@ -151,7 +141,7 @@ static int add_vocab(struct gguf_writer *w, const char *path, int32_t n_vocab,
 	    (rc = gguf_w_u32(w, "tokenizer.ggml.eos_token_id", 2)) ||
 	    (rc = gguf_w_bool(w, "tokenizer.ggml.add_bos_token", 1)) ||
 	    (rc = gguf_w_bool(w, "tokenizer.ggml.add_eos_token", 0)))
-		set_err(err, errsz, "%s: cannot add the vocabulary: %s", path, strerror(-rc));
+		eng_err(err, errsz, "%s: cannot add the vocabulary: %s", path, strerror(-rc));
 out:
 	if (tokens)
 		for (int32_t i = 0; i < n_vocab; i++)
@@ -176,12 +166,12 @@ int convert_llama2c(const char *ckpt, const char *tokenizer, const char *out,
 	int32_t h[7];
 	rc = -EINVAL;
 	if (len < sizeof h) {
-		set_err(err, errsz, "%s: truncated: %zu bytes, the header needs 28", ckpt, len);
+		eng_err(err, errsz, "%s: truncated: %zu bytes, the header needs 28", ckpt, len);
 		goto out;
 	}
 	memcpy(h, buf, sizeof h);
 	if (!memcmp(buf, "ak42", 4)) {
-		set_err(err, errsz, "%s: this is a versioned llama2.c checkpoint; only the legacy (version 0) format is supported", ckpt);
+		eng_err(err, errsz, "%s: this is a versioned llama2.c checkpoint; only the legacy (version 0) format is supported", ckpt);
 		goto out;
 	}
 	int32_t dim = h[0], hidden = h[1], n_layer = h[2], n_head = h[3], n_kv = h[4];
@@ -190,7 +180,7 @@ int convert_llama2c(const char *ckpt, const char *tokenizer, const char *out,
 	if (dim <= 0 || hidden <= 0 || n_layer <= 0 || n_head <= 0 || n_kv <= 0 ||
 	    n_vocab <= 0 || seq_len <= 0 || dim % n_head || n_head % n_kv || dim > 65536 ||
 	    hidden > 262144 || n_layer > 1024 || n_vocab > 1 << 20 || seq_len > 1 << 20) {
-		set_err(err, errsz, "%s: implausible header: dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d, seq_len %d",
+		eng_err(err, errsz, "%s: implausible header: dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d, seq_len %d",
 			ckpt, dim, hidden, n_layer, n_head, n_kv, n_vocab, seq_len);
 		goto out;
 	}
@@ -200,13 +190,13 @@ int convert_llama2c(const char *ckpt, const char *tokenizer, const char *out,
 	int64_t need = V * D + L * D + L * D * D + 2 * L * kvd * D + L * D * D + L * D +
 		       3 * L * F * D + D + (int64_t)seq_len * hs + (shared ? 0 : V * D);
 	if ((int64_t)(len - sizeof h) / 4 < need) {
-		set_err(err, errsz, "%s: truncated: the weights need %lld bytes after the header, file has %zu",
+		eng_err(err, errsz, "%s: truncated: the weights need %lld bytes after the header, file has %zu",
 			ckpt, (long long)need * 4, len - sizeof h);
 		goto out;
 	}
 	rc = -ENOMEM;
 	if (!(w = gguf_writer_new())) {
-		set_err(err, errsz, "out of memory");
+		eng_err(err, errsz, "out of memory");
 		goto out;
 	}
 	const char *base = strrchr(ckpt, '/');
@@ -225,7 +215,7 @@ int convert_llama2c(const char *ckpt, const char *tokenizer, const char *out,
 	    (rc = gguf_w_f32(w, "llama.rope.freq_base", 10000.0f)) ||
 	    (rc = gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f)) ||
 	    (rc = gguf_w_u32(w, "general.file_type", 0))) {
-		set_err(err, errsz, "%s: cannot write metadata: %s", out, strerror(-rc));
+		eng_err(err, errsz, "%s: cannot write metadata: %s", out, strerror(-rc));
 		goto out;
 	}
 	if ((rc = add_vocab(w, tokenizer, n_vocab, err, errsz)))
@@ -290,7 +280,7 @@ int convert_llama2c(const char *ckpt, const char *tokenizer, const char *out,
 	rc = gguf_writer_write(w, out, err, errsz);
 	goto out;
 werr:
-	set_err(err, errsz, "%s: cannot add tensors: %s", out, strerror(-rc));
+	eng_err(err, errsz, "%s: cannot add tensors: %s", out, strerror(-rc));
 out:
 	gguf_writer_free(w);
 	free(buf);

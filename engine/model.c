@@ -13,12 +13,12 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/internal.h"
 
 /* ---- the model: hyperparameters and pointers into the mapped file ------- */
 
@@ -56,18 +56,6 @@ struct model {
 	int n_owned;
 };
 
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	if (!err || !errsz)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
 static void fmt_shape(char *buf, size_t n, const struct gguf_tensor *t)
 {
 	int o = snprintf(buf, n, "[%lld", (long long)t->ne[0]);
@@ -86,7 +74,7 @@ static const struct gguf_tensor *want(struct model *m, const char *name,
 	const struct gguf_tensor *t = gguf_find_tensor(m->g, name);
 	if (!t) {
 		if (!optional)
-			set_err(err, errsz, "%s: missing tensor %s", gguf_name(m->g), name);
+			eng_err(err, errsz, "%s: missing tensor %s", gguf_name(m->g), name);
 		return NULL;
 	}
 	int dims = ne1 ? 2 : 1;
@@ -96,10 +84,10 @@ static const struct gguf_tensor *want(struct model *m, const char *name,
 		char got[96];
 		fmt_shape(got, sizeof got, t);
 		if (dims == 1)
-			set_err(err, errsz, "%s: tensor %s has shape %s, expected [%lld]",
+			eng_err(err, errsz, "%s: tensor %s has shape %s, expected [%lld]",
 				gguf_name(m->g), name, got, (long long)ne0);
 		else
-			set_err(err, errsz, "%s: tensor %s has shape %s, expected [%lld, %lld]",
+			eng_err(err, errsz, "%s: tensor %s has shape %s, expected [%lld, %lld]",
 				gguf_name(m->g), name, got, (long long)ne0, (long long)ne1);
 		return NULL;
 	}
@@ -113,7 +101,7 @@ static int want_mat(struct model *m, struct kt_mat *out, const char *name,
 	if (!t)
 		return -EINVAL;
 	if (t->type == KT_Q8_1 || t->type == KT_Q8_K) {
-		set_err(err, errsz, "%s: tensor %s has type %s, which is for activations, not weights",
+		eng_err(err, errsz, "%s: tensor %s has type %s, which is for activations, not weights",
 			gguf_name(m->g), name, kt_type_name(t->type));
 		return -EINVAL;
 	}
@@ -144,7 +132,7 @@ static int want_vec(struct model *m, const float **out, const char *name,
 		free(v);
 		if (o)
 			m->owned = o;
-		set_err(err, errsz, "%s: out of memory", gguf_name(m->g));
+		eng_err(err, errsz, "%s: out of memory", gguf_name(m->g));
 		return -ENOMEM;
 	}
 	m->owned = o;
@@ -164,14 +152,14 @@ static int get_hparam(struct model *m, const char *suffix, int64_t def,
 	if (rc == -ENOENT && def >= 0)
 		v = def;
 	else if (rc == -ENOENT) {
-		set_err(err, errsz, "%s: missing key %s", gguf_name(m->g), key);
+		eng_err(err, errsz, "%s: missing key %s", gguf_name(m->g), key);
 		return -EINVAL;
 	} else if (rc) {
-		set_err(err, errsz, "%s: key %s is not an integer", gguf_name(m->g), key);
+		eng_err(err, errsz, "%s: key %s is not an integer", gguf_name(m->g), key);
 		return -EINVAL;
 	}
 	if (v <= 0 || v > (1 << 24)) {
-		set_err(err, errsz, "%s: key %s = %lld is out of range (1..16777216)",
+		eng_err(err, errsz, "%s: key %s = %lld is out of range (1..16777216)",
 			gguf_name(m->g), key, (long long)v);
 		return -EINVAL;
 	}
@@ -185,7 +173,7 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	size_t len;
 	const char *arch = gguf_get_str(m->g, "general.architecture", &len);
 	if (!arch) {
-		set_err(err, errsz, "%s: missing key general.architecture (not a model file?)",
+		eng_err(err, errsz, "%s: missing key general.architecture (not a model file?)",
 			gguf_name(m->g));
 		return -EINVAL;
 	}
@@ -202,7 +190,7 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	} else if (!strcmp(hp->arch_name, "bert")) {
 		hp->arch = ARCH_BERT;
 	} else {
-		set_err(err, errsz,
+		eng_err(err, errsz,
 			"%s: architecture '%s' is not supported (supported: llama, qwen2, bert)",
 			gguf_name(m->g), hp->arch_name);
 		return -ENOTSUP;
@@ -216,7 +204,7 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	    (rc = get_hparam(m, "context_length", 2048, &hp->n_ctx_train, err, errsz)))
 		return rc;
 	if (hp->n_head_kv > hp->n_head || hp->n_head % hp->n_head_kv) {
-		set_err(err, errsz, "%s: %d attention heads cannot be grouped over %d KV heads",
+		eng_err(err, errsz, "%s: %d attention heads cannot be grouped over %d KV heads",
 			gguf_name(m->g), hp->n_head, hp->n_head_kv);
 		return -EINVAL;
 	}
@@ -225,12 +213,12 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	    (rc = get_hparam(m, "rope.dimension_count", hp->head_dim, &hp->n_rot, err, errsz)))
 		return rc;
 	if (hp->head_dim > 512) {
-		set_err(err, errsz, "%s: head size %d is larger than the 512 seekfs supports",
+		eng_err(err, errsz, "%s: head size %d is larger than the 512 seekfs supports",
 			gguf_name(m->g), hp->head_dim);
 		return -EINVAL;
 	}
 	if (hp->n_rot > hp->head_dim || hp->n_rot % 2) {
-		set_err(err, errsz, "%s: rope dimension %d does not fit head size %d",
+		eng_err(err, errsz, "%s: rope dimension %d does not fit head size %d",
 			gguf_name(m->g), hp->n_rot, hp->head_dim);
 		return -EINVAL;
 	}
@@ -243,19 +231,19 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	snprintf(key, sizeof key, "%s.pooling_type", hp->arch_name);
 	int64_t pool = gguf_get_i64_or(m->g, key, hp->arch == ARCH_BERT ? POOL_MEAN : POOL_NONE);
 	if (pool != POOL_NONE && pool != POOL_MEAN && pool != POOL_CLS) {
-		set_err(err, errsz, "%s: pooling type %lld is not supported (1 mean, 2 cls)",
+		eng_err(err, errsz, "%s: pooling type %lld is not supported (1 mean, 2 cls)",
 			gguf_name(m->g), (long long)pool);
 		return -EINVAL;
 	}
 	hp->pooling = (enum model_pooling)pool;
 	if (hp->arch == ARCH_BERT && hp->pooling == POOL_NONE) {
-		set_err(err, errsz, "%s: pooling type 0 (one vector per token) is not supported for embeddings",
+		eng_err(err, errsz, "%s: pooling type 0 (one vector per token) is not supported for embeddings",
 			gguf_name(m->g));
 		return -EINVAL;
 	}
 	hp->normalize = (int)gguf_get_i64_or(m->g, "seekfs.embed.normalize", 1);
 	if (!(hp->rope_base > 0) || !(hp->norm_eps > 0)) {
-		set_err(err, errsz, "%s: rope base %g and norm epsilon %g must be positive",
+		eng_err(err, errsz, "%s: rope base %g and norm epsilon %g must be positive",
 			gguf_name(m->g), hp->rope_base, hp->norm_eps);
 		return -EINVAL;
 	}
@@ -273,7 +261,7 @@ static int load_tensors(struct model *m, char *err, size_t errsz)
 	int64_t KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
 	const struct gguf_tensor *te = gguf_find_tensor(m->g, "token_embd.weight");
 	if (!te) {
-		set_err(err, errsz, "%s: missing tensor token_embd.weight", gguf_name(m->g));
+		eng_err(err, errsz, "%s: missing tensor token_embd.weight", gguf_name(m->g));
 		return -EINVAL;
 	}
 	hp->n_vocab = (int32_t)te->ne[1];
@@ -329,7 +317,7 @@ static int load_bert_tensors(struct model *m, char *err, size_t errsz)
 	const struct gguf_tensor *te = gguf_find_tensor(m->g, "token_embd.weight");
 	const struct gguf_tensor *tt = gguf_find_tensor(m->g, "token_types.weight");
 	if (!te || !tt) {
-		set_err(err, errsz, "%s: missing tensor %s", gguf_name(m->g),
+		eng_err(err, errsz, "%s: missing tensor %s", gguf_name(m->g),
 			te ? "token_types.weight" : "token_embd.weight");
 		return -EINVAL;
 	}
@@ -394,7 +382,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errsz)
 		return rc;
 	}
 	if (tok_n_vocab(m->tok) > m->hp.n_vocab) {
-		set_err(err, errsz, "%s: tokenizer has %d tokens but token_embd.weight only %d rows",
+		eng_err(err, errsz, "%s: tokenizer has %d tokens but token_embd.weight only %d rows",
 			path, tok_n_vocab(m->tok), m->hp.n_vocab);
 		model_free(m);
 		return -EINVAL;
@@ -535,7 +523,7 @@ int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
 	*out = NULL;
 	const struct model_hparams *hp = &m->hp;
 	if (kv_type != KT_F16 && kv_type != KT_F32) {
-		set_err(err, errsz, "KV cache type %s is not supported (f16, f32)",
+		eng_err(err, errsz, "KV cache type %s is not supported (f16, f32)",
 			kt_type_name(kv_type) ? kt_type_name(kv_type) : "?");
 		return -EINVAL;
 	}
@@ -581,7 +569,7 @@ int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
 	}
 	s->work = xcalloc(wmax, 1, &fail);
 	if (fail) {
-		set_err(err, errsz, "out of memory for a %d-token context (%.1f MiB of KV cache)",
+		eng_err(err, errsz, "out of memory for a %d-token context (%.1f MiB of KV cache)",
 			n_ctx, 2.0 * cache * kt_row_bytes(kv_type, 1) / 1048576.0);
 		session_free(s);
 		return -ENOMEM;
