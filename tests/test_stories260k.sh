@@ -28,6 +28,13 @@ a=$(gen 1) b=$(gen 1) c=$(gen 2)
 [ "$a" != "$c" ] || { echo "seeds 1 and 2 gave the same text" >&2; exit 1; }
 case "$a" in "Once upon a time"*) echo "the prompt was echoed into the output" >&2; exit 1 ;; esac
 
+# --chat on a model without a chat template: the plain prompt, and a note.
+"$SEEKFS_BIN" generate -m "$tmp/stories260K.gguf" --chat -p "Once upon a time" -n 8 --temp 0 \
+	>"$tmp/chat.out" 2>"$tmp/chat.err"
+grep -q "no chat template" "$tmp/chat.err" || { echo "no note about the missing template:" >&2; cat "$tmp/chat.err" >&2; exit 1; }
+"$SEEKFS_BIN" generate -m "$tmp/stories260K.gguf" -p "Once upon a time" -n 8 --temp 0 >"$tmp/plain.out" 2>/dev/null
+cmp "$tmp/chat.out" "$tmp/plain.out" || { echo "--chat without a template changed the text" >&2; exit 1; }
+
 # A truncated copy is refused with a message naming the file, not a crash.
 head -c 500000 "$tmp/stories260K.gguf" >"$tmp/cut.gguf"
 if "$SEEKFS_BIN" generate -m "$tmp/cut.gguf" -n 4 >"$tmp/cut.out" 2>"$tmp/cut.err"; then
