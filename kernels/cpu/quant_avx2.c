@@ -317,13 +317,28 @@ static void dequant_q4_0(const void *src, float *dst, int64_t n)
 	}
 }
 
+/* The scales of a q4_1 (or q5_1) block and its q8_1 partner, converted
+ * together: {w.d * x.d, w.m * x.s} in lanes 0 and 1 (all three structs
+ * start with two halves, so one 32-bit load each). Keeping m * s in a
+ * vector accumulator per chain, rather than one scalar sum, keeps the loop
+ * from waiting on a serial chain of additions. */
+static inline __m128 q4_1_scales(const void *w, const void *x)
+{
+	uint32_t wb, xb;
+	memcpy(&wb, w, 4);
+	memcpy(&xb, x, 4);
+	const __m128 f = _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)xb, (int)wb)); /* wd wm xd xs */
+	return _mm_mul_ps(f, _mm_movehl_ps(f, f));
+}
+
 static inline __m256 q4_1_block(const struct kt_block_q4_1 *w,
-				const struct kt_block_q8_1 *x, __m256 acc)
+				const struct kt_block_q8_1 *x, __m256 acc, __m128 *summ)
 {
 	const __m256i y = _mm256_loadu_si256((const __m256i *)x->qs);
 	const __m256i p = mul_sum_u8s8(nibbles32(w->qs), y);
-	const __m256 d = _mm256_set1_ps(h2f(w->d) * h2f(x->d));
-	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+	const __m128 sc = q4_1_scales(w, x);
+	*summ = _mm_add_ps(*summ, sc); /* lane 1 collects m * s */
+	return _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), _mm256_cvtepi32_ps(p), acc);
 }
 
 static float dot_q4_1(const void *vw, const void *vx, int64_t n)
@@ -332,18 +347,16 @@ static float dot_q4_1(const void *vw, const void *vx, int64_t n)
 	const struct kt_block_q8_1 *x = vx;
 	const int64_t nb = n / KT_QK;
 	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-	float summ = 0;
+	__m128 summ0 = _mm_setzero_ps(), summ1 = _mm_setzero_ps();
 	int64_t i = 0;
 	for (; i + 1 < nb; i += 2) {
-		acc0 = q4_1_block(&w[i], &x[i], acc0);
-		acc1 = q4_1_block(&w[i + 1], &x[i + 1], acc1);
-		summ += h2f(w[i].m) * h2f(x[i].s) + h2f(w[i + 1].m) * h2f(x[i + 1].s);
+		acc0 = q4_1_block(&w[i], &x[i], acc0, &summ0);
+		acc1 = q4_1_block(&w[i + 1], &x[i + 1], acc1, &summ1);
 	}
-	if (i < nb) {
-		acc0 = q4_1_block(&w[i], &x[i], acc0);
-		summ += h2f(w[i].m) * h2f(x[i].s);
-	}
-	return hsum_ps(_mm256_add_ps(acc0, acc1)) + summ;
+	if (i < nb)
+		acc0 = q4_1_block(&w[i], &x[i], acc0, &summ0);
+	const __m128 summ = _mm_add_ps(summ0, summ1);
+	return hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_shuffle_ps(summ, summ, 1));
 }
 
 static inline __m256 q5_0_block(const struct kt_block_q5_0 *w,
@@ -375,14 +388,15 @@ static float dot_q5_0(const void *vw, const void *vx, int64_t n)
 }
 
 static inline __m256 q5_1_block(const struct kt_block_q5_1 *w,
-				const struct kt_block_q8_1 *x, __m256 acc)
+				const struct kt_block_q8_1 *x, __m256 acc, __m128 *summ)
 {
 	const __m256i y = _mm256_loadu_si256((const __m256i *)x->qs);
 	const __m256i q = _mm256_or_si256(nibbles32(w->qs),
 		_mm256_and_si256(bits32(w->qh), _mm256_set1_epi8(0x10)));
 	const __m256i p = mul_sum_u8s8(q, y);
-	const __m256 d = _mm256_set1_ps(h2f(w->d) * h2f(x->d));
-	return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+	const __m128 sc = q4_1_scales(w, x); /* q5_1 also starts with d, m */
+	*summ = _mm_add_ps(*summ, sc);
+	return _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), _mm256_cvtepi32_ps(p), acc);
 }
 
 static float dot_q5_1(const void *vw, const void *vx, int64_t n)
@@ -391,18 +405,16 @@ static float dot_q5_1(const void *vw, const void *vx, int64_t n)
 	const struct kt_block_q8_1 *x = vx;
 	const int64_t nb = n / KT_QK;
 	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-	float summ = 0;
+	__m128 summ0 = _mm_setzero_ps(), summ1 = _mm_setzero_ps();
 	int64_t i = 0;
 	for (; i + 1 < nb; i += 2) {
-		acc0 = q5_1_block(&w[i], &x[i], acc0);
-		acc1 = q5_1_block(&w[i + 1], &x[i + 1], acc1);
-		summ += h2f(w[i].m) * h2f(x[i].s) + h2f(w[i + 1].m) * h2f(x[i + 1].s);
+		acc0 = q5_1_block(&w[i], &x[i], acc0, &summ0);
+		acc1 = q5_1_block(&w[i + 1], &x[i + 1], acc1, &summ1);
 	}
-	if (i < nb) {
-		acc0 = q5_1_block(&w[i], &x[i], acc0);
-		summ += h2f(w[i].m) * h2f(x[i].s);
-	}
-	return hsum_ps(_mm256_add_ps(acc0, acc1)) + summ;
+	if (i < nb)
+		acc0 = q5_1_block(&w[i], &x[i], acc0, &summ0);
+	const __m128 summ = _mm_add_ps(summ0, summ1);
+	return hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_shuffle_ps(summ, summ, 1));
 }
 
 static inline __m256 q8_0_block(const struct kt_block_q8_0 *w,
