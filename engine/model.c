@@ -142,6 +142,30 @@ static int want_vec(struct model *m, const float **out, const char *name,
 	return 0;
 }
 
+/* want_mat / want_vec for the tensor blk.<layer>.<suffix> of a transformer block. */
+static int blk_mat(struct model *m, int layer, const char *suffix, struct kt_mat *out,
+		   int64_t cols, int64_t rows, char *err, size_t errsz)
+{
+	char name[96];
+	snprintf(name, sizeof name, "blk.%d.%s", layer, suffix);
+	return want_mat(m, out, name, cols, rows, err, errsz);
+}
+
+static int blk_vec(struct model *m, int layer, const char *suffix, const float **out,
+		   int64_t n, int optional, char *err, size_t errsz)
+{
+	char name[96];
+	snprintf(name, sizeof name, "blk.%d.%s", layer, suffix);
+	return want_vec(m, out, name, n, optional, err, errsz);
+}
+
+/* Row r of w (an embedding table) as n = w->cols floats. */
+static void mat_row(const struct kt_mat *w, int64_t r, float *out)
+{
+	kt_dequant_row(w->type, (const char *)w->data + (size_t)r * kt_row_bytes(w->type, w->cols),
+		       out, w->cols);
+}
+
 static int get_hparam(struct model *m, const char *suffix, int64_t def,
 		      int32_t *out, char *err, size_t errsz)
 {
@@ -282,26 +306,19 @@ static int load_tensors(struct model *m, char *err, size_t errsz)
 		return -ENOMEM;
 	for (int i = 0; i < hp->n_layer; i++) {
 		struct layer *l = &m->layers[i];
-		char n[14][64];
-		const char *suf[14] = {"attn_norm.weight", "attn_q.weight", "attn_k.weight",
-				       "attn_v.weight", "attn_output.weight", "ffn_norm.weight",
-				       "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
-				       "attn_q.bias", "attn_k.bias", "attn_v.bias", "", ""};
-		for (int j = 0; j < 12; j++)
-			snprintf(n[j], sizeof n[j], "blk.%d.%s", i, suf[j]);
 		int bias_optional = hp->arch != ARCH_QWEN2;
-		if ((rc = want_vec(m, &l->attn_norm, n[0], E, 0, err, errsz)) ||
-		    (rc = want_mat(m, &l->wq, n[1], E, Q, err, errsz)) ||
-		    (rc = want_mat(m, &l->wk, n[2], E, KV, err, errsz)) ||
-		    (rc = want_mat(m, &l->wv, n[3], E, KV, err, errsz)) ||
-		    (rc = want_mat(m, &l->wo, n[4], Q, E, err, errsz)) ||
-		    (rc = want_vec(m, &l->ffn_norm, n[5], E, 0, err, errsz)) ||
-		    (rc = want_mat(m, &l->w_gate, n[6], E, F, err, errsz)) ||
-		    (rc = want_mat(m, &l->w_up, n[7], E, F, err, errsz)) ||
-		    (rc = want_mat(m, &l->w_down, n[8], F, E, err, errsz)) ||
-		    (rc = want_vec(m, &l->bq, n[9], Q, bias_optional, err, errsz)) ||
-		    (rc = want_vec(m, &l->bk, n[10], KV, bias_optional, err, errsz)) ||
-		    (rc = want_vec(m, &l->bv, n[11], KV, bias_optional, err, errsz)))
+		if ((rc = blk_vec(m, i, "attn_norm.weight", &l->attn_norm, E, 0, err, errsz)) ||
+		    (rc = blk_mat(m, i, "attn_q.weight", &l->wq, E, Q, err, errsz)) ||
+		    (rc = blk_mat(m, i, "attn_k.weight", &l->wk, E, KV, err, errsz)) ||
+		    (rc = blk_mat(m, i, "attn_v.weight", &l->wv, E, KV, err, errsz)) ||
+		    (rc = blk_mat(m, i, "attn_output.weight", &l->wo, Q, E, err, errsz)) ||
+		    (rc = blk_vec(m, i, "ffn_norm.weight", &l->ffn_norm, E, 0, err, errsz)) ||
+		    (rc = blk_mat(m, i, "ffn_gate.weight", &l->w_gate, E, F, err, errsz)) ||
+		    (rc = blk_mat(m, i, "ffn_up.weight", &l->w_up, E, F, err, errsz)) ||
+		    (rc = blk_mat(m, i, "ffn_down.weight", &l->w_down, F, E, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_q.bias", &l->bq, Q, bias_optional, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_k.bias", &l->bk, KV, bias_optional, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_v.bias", &l->bv, KV, bias_optional, err, errsz)))
 			return rc;
 	}
 	return 0;
@@ -335,31 +352,22 @@ static int load_bert_tensors(struct model *m, char *err, size_t errsz)
 		return -ENOMEM;
 	for (int i = 0; i < hp->n_layer; i++) {
 		struct layer *l = &m->layers[i];
-		char n[16][64];
-		static const char *const suf[16] = {
-			"attn_q.weight", "attn_q.bias", "attn_k.weight", "attn_k.bias",
-			"attn_v.weight", "attn_v.bias", "attn_output.weight", "attn_output.bias",
-			"attn_output_norm.weight", "attn_output_norm.bias", "ffn_up.weight",
-			"ffn_up.bias", "ffn_down.weight", "ffn_down.bias",
-			"layer_output_norm.weight", "layer_output_norm.bias"};
-		for (int j = 0; j < 16; j++)
-			snprintf(n[j], sizeof n[j], "blk.%d.%s", i, suf[j]);
-		if ((rc = want_mat(m, &l->wq, n[0], E, E, err, errsz)) ||
-		    (rc = want_vec(m, &l->bq, n[1], E, 0, err, errsz)) ||
-		    (rc = want_mat(m, &l->wk, n[2], E, E, err, errsz)) ||
-		    (rc = want_vec(m, &l->bk, n[3], E, 0, err, errsz)) ||
-		    (rc = want_mat(m, &l->wv, n[4], E, E, err, errsz)) ||
-		    (rc = want_vec(m, &l->bv, n[5], E, 0, err, errsz)) ||
-		    (rc = want_mat(m, &l->wo, n[6], E, E, err, errsz)) ||
-		    (rc = want_vec(m, &l->bo, n[7], E, 0, err, errsz)) ||
-		    (rc = want_vec(m, &l->attn_out_norm, n[8], E, 0, err, errsz)) ||
-		    (rc = want_vec(m, &l->attn_out_norm_b, n[9], E, 0, err, errsz)) ||
-		    (rc = want_mat(m, &l->w_up, n[10], E, F, err, errsz)) ||
-		    (rc = want_vec(m, &l->b_up, n[11], F, 0, err, errsz)) ||
-		    (rc = want_mat(m, &l->w_down, n[12], F, E, err, errsz)) ||
-		    (rc = want_vec(m, &l->b_down, n[13], E, 0, err, errsz)) ||
-		    (rc = want_vec(m, &l->layer_out_norm, n[14], E, 0, err, errsz)) ||
-		    (rc = want_vec(m, &l->layer_out_norm_b, n[15], E, 0, err, errsz)))
+		if ((rc = blk_mat(m, i, "attn_q.weight", &l->wq, E, E, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_q.bias", &l->bq, E, 0, err, errsz)) ||
+		    (rc = blk_mat(m, i, "attn_k.weight", &l->wk, E, E, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_k.bias", &l->bk, E, 0, err, errsz)) ||
+		    (rc = blk_mat(m, i, "attn_v.weight", &l->wv, E, E, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_v.bias", &l->bv, E, 0, err, errsz)) ||
+		    (rc = blk_mat(m, i, "attn_output.weight", &l->wo, E, E, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_output.bias", &l->bo, E, 0, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_output_norm.weight", &l->attn_out_norm, E, 0, err, errsz)) ||
+		    (rc = blk_vec(m, i, "attn_output_norm.bias", &l->attn_out_norm_b, E, 0, err, errsz)) ||
+		    (rc = blk_mat(m, i, "ffn_up.weight", &l->w_up, E, F, err, errsz)) ||
+		    (rc = blk_vec(m, i, "ffn_up.bias", &l->b_up, F, 0, err, errsz)) ||
+		    (rc = blk_mat(m, i, "ffn_down.weight", &l->w_down, F, E, err, errsz)) ||
+		    (rc = blk_vec(m, i, "ffn_down.bias", &l->b_down, E, 0, err, errsz)) ||
+		    (rc = blk_vec(m, i, "layer_output_norm.weight", &l->layer_out_norm, E, 0, err, errsz)) ||
+		    (rc = blk_vec(m, i, "layer_output_norm.bias", &l->layer_out_norm_b, E, 0, err, errsz)))
 			return rc;
 	}
 	return 0;
@@ -659,10 +667,7 @@ static void forward_batch(struct session *s, const int32_t *tokens, int nb,
 	int E = hp->n_embd, hd = hp->head_dim;
 	int Q = hp->n_head * hd, KV = hp->n_head_kv * hd;
 	for (int t = 0; t < nb; t++)
-		kt_dequant_row(m->tok_embd.type,
-			       (const char *)m->tok_embd.data +
-				       (size_t)tokens[t] * kt_row_bytes(m->tok_embd.type, E),
-			       s->x + (size_t)t * E, E);
+		mat_row(&m->tok_embd, tokens[t], s->x + (size_t)t * E);
 	for (int li = 0; li < hp->n_layer; li++) {
 		const struct layer *l = &m->layers[li];
 		for (int t = 0; t < nb; t++)
@@ -808,12 +813,10 @@ int session_embed(struct session *s, const int32_t *tokens, const int *lens,
 			seq_start[t] = t - p;
 			seq_len[t] = lens[i];
 			float *x = s->x + (size_t)t * E;
-			kt_dequant_row(m->tok_embd.type, (const char *)m->tok_embd.data +
-				       (size_t)tokens[t] * kt_row_bytes(m->tok_embd.type, (int64_t)E), x, (int64_t)E);
-			kt_dequant_row(m->pos_embd.type, (const char *)m->pos_embd.data +
-				       (size_t)p * kt_row_bytes(m->pos_embd.type, (int64_t)E), row, (int64_t)E);
+			mat_row(&m->tok_embd, tokens[t], x);
+			mat_row(&m->pos_embd, p, row);
 			add_rows(x, row, E);
-			kt_dequant_row(m->type_embd.type, m->type_embd.data, row, (int64_t)E);
+			mat_row(&m->type_embd, 0, row);
 			add_rows(x, row, E);
 			kt_layernorm(x, x, m->embd_norm, m->embd_norm_b, (int)E, hp->norm_eps);
 		}

@@ -66,9 +66,9 @@ int cli_tokenize(const struct tok *t, const char *text, int parse_special,
 		return -ENOMEM;
 	int off = tok_add_bos(t) && tok_bos(t) >= 0;
 	int64_t got = tok_encode(t, text, len, parse_special, v + off, cap - off);
-	if (got < 0) {
+	if (got < 0) { /* ids never outnumber bytes + 1, so only memory can fail */
 		free(v);
-		return got < -cap ? -ENOMEM : (int)got;
+		return -ENOMEM;
 	}
 	if (off && got > 0 && v[1] == tok_bos(t))
 		memmove(v, v + 1, (size_t)got * sizeof *v), off = 0;
