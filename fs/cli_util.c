@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "fs/cli_util.h"
@@ -111,4 +112,117 @@ int cli_read_file(const char *path, char **buf, size_t *len)
 	*buf = b;
 	*len = n;
 	return 0;
+}
+
+const char *cli_store_dir(const char *opt, char *buf, size_t n)
+{
+	const char *home = getenv("HOME");
+	if (opt)
+		snprintf(buf, n, "%s", opt);
+	else if (getenv("SEEKFS_STORE"))
+		snprintf(buf, n, "%s", getenv("SEEKFS_STORE"));
+	else
+		snprintf(buf, n, "%s/.local/share/seekfs", home ? home : ".");
+	return buf;
+}
+
+const char *cli_models_dir(char *buf, size_t n)
+{
+	const char *home = getenv("HOME");
+	if (getenv("SEEKFS_MODELS"))
+		snprintf(buf, n, "%s", getenv("SEEKFS_MODELS"));
+	else
+		snprintf(buf, n, "%s/.local/share/seekfs/models", home ? home : ".");
+	return buf;
+}
+
+const char *cli_default_embedder(const char *store, char *buf, size_t n)
+{
+	char dir[4096];
+	snprintf(buf, n, "%s/models/%s", store, CLI_DEFAULT_EMBEDDER);
+	if (!access(buf, R_OK))
+		return buf;
+	snprintf(buf, n, "%s/%s", cli_models_dir(dir, sizeof dir), CLI_DEFAULT_EMBEDDER);
+	return access(buf, R_OK) ? NULL : buf;
+}
+
+int cli_abspath(const char *path, char *buf, size_t n)
+{
+	char tmp[8192];
+	if (path[0] == '/')
+		snprintf(tmp, sizeof tmp, "%s", path);
+	else {
+		char cwd[4096];
+		if (!getcwd(cwd, sizeof cwd))
+			return -errno;
+		snprintf(tmp, sizeof tmp, "%s/%s", cwd, path);
+	}
+	/* lexically: drop "." and empty components, resolve ".." */
+	size_t o = 0;
+	char *save, *c = strtok_r(tmp, "/", &save);
+	buf[0] = 0;
+	for (; c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, ".") || !*c)
+			continue;
+		if (!strcmp(c, "..")) {
+			while (o > 0 && buf[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+			buf[o] = 0;
+			continue;
+		}
+		size_t l = strlen(c);
+		if (o + l + 2 > n)
+			return -ENAMETOOLONG;
+		buf[o++] = '/';
+		memcpy(buf + o, c, l + 1);
+		o += l;
+	}
+	if (!o) {
+		if (n < 2)
+			return -ENAMETOOLONG;
+		strcpy(buf, "/");
+	}
+	return 0;
+}
+
+int cli_doc_key(const char *store, const char *path, char *key, size_t n)
+{
+	char abs[4096], docs[4096], docs_abs[4096];
+	int rc = cli_abspath(path, abs, sizeof abs);
+	if (rc)
+		return rc;
+	snprintf(docs, sizeof docs, "%s/docs", store);
+	if (!cli_abspath(docs, docs_abs, sizeof docs_abs)) {
+		size_t l = strlen(docs_abs);
+		if (!strncmp(abs, docs_abs, l) && abs[l] == '/') {
+			snprintf(key, n, "%s", abs + l + 1);
+			return 0;
+		}
+		char real[4096];
+		if (realpath(docs, real) && (l = strlen(real)) && !strncmp(abs, real, l) &&
+		    abs[l] == '/') {
+			snprintf(key, n, "%s", abs + l + 1);
+			return 0;
+		}
+	}
+	if (strlen(abs) >= n)
+		return -ENAMETOOLONG;
+	snprintf(key, n, "%s", abs);
+	return 0;
+}
+
+void cli_escape(const char *s, char *buf, size_t n)
+{
+	size_t o = 0;
+	for (; *s && o + 3 < n; s++) {
+		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r') {
+			buf[o++] = '\\';
+			buf[o++] = *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\';
+		} else {
+			buf[o++] = *s;
+		}
+	}
+	buf[o] = 0;
 }

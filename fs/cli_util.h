@@ -24,4 +24,22 @@ int cli_tokenize(const struct tok *t, const char *text, int parse_special,
 /* Read a whole file into a malloc'ed buffer (NUL-terminated); 0 or -errno. */
 int cli_read_file(const char *path, char **buf, size_t *len);
 
+/* The embedding model a new index uses unless told otherwise. */
+#define CLI_DEFAULT_EMBEDDER "all-MiniLM-L6-v2.gguf"
+
+/* The store: opt (--store), else $SEEKFS_STORE, else ~/.local/share/seekfs. */
+const char *cli_store_dir(const char *opt, char *buf, size_t n);
+/* Where setup puts models: $SEEKFS_MODELS, else ~/.local/share/seekfs/models. */
+const char *cli_models_dir(char *buf, size_t n);
+/* STORE/models/all-MiniLM-L6-v2.gguf, else the models folder's; NULL if neither. */
+const char *cli_default_embedder(const char *store, char *buf, size_t n);
+/* path made absolute (against the working directory) and normalised
+ * lexically ("." and ".." resolved, no symlink followed). */
+int cli_abspath(const char *path, char *buf, size_t n);
+/* A document's key in the index: its path relative to STORE/docs when it
+ * lies there, else its absolute path. */
+int cli_doc_key(const char *store, const char *path, char *key, size_t n);
+/* s with backslash, tab, CR and newline escaped C-style (one line, one field). */
+void cli_escape(const char *s, char *buf, size_t n);
+
 #endif

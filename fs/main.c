@@ -8,8 +8,12 @@
 #include "fs/cli.h"
 
 static const struct cli_cmd cmds[] = {
+	{"mount", cmd_mount, "serve a store as a file system"},
+	{"umount", cmd_umount, "unmount it and wait for its daemon to finish"},
 	{"generate", cmd_generate, "generate text with a GGUF model"},
 	{"embed", cmd_embed, "print the embedding of a file's text"},
+	{"index", cmd_index, "add, remove, list and check indexed documents"},
+	{"search", cmd_search, "search the indexed documents"},
 	{"tokenize", cmd_tokenize, "print the token ids of a file"},
 	{"convert", cmd_convert, "convert a model into GGUF"},
 	{"bench", cmd_bench, "measure prefill and decode speed"},

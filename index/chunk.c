@@ -38,11 +38,40 @@ struct counter {
 	int64_t cap;
 };
 
+/* Without a tokenizer (an index with no embedding model) a chunk's
+ * tokens are estimated the way WordPiece tends to cut English: a word of
+ * letters and digits counts one token per started 6 bytes, every other
+ * non-space byte one. */
+static int64_t estimate(const char *s, size_t n)
+{
+	int64_t k = 0;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+			i++;
+		} else if ((unsigned)(c | 0x20) - 'a' < 26u || (unsigned)c - '0' < 10u || c >= 0x80) {
+			size_t j = i;
+			while (j < n && ((unsigned)((unsigned char)s[j] | 0x20) - 'a' < 26u ||
+					 (unsigned)(unsigned char)s[j] - '0' < 10u ||
+					 (unsigned char)s[j] >= 0x80))
+				j++;
+			k += (int64_t)(j - i + 5) / 6;
+			i = j;
+		} else {
+			k++;
+			i++;
+		}
+	}
+	return k;
+}
+
 /* Tokens in s[0, n), or a negative errno. */
 static int64_t count(struct counter *c, const char *s, size_t n)
 {
 	if (!n)
 		return 0;
+	if (!c->t)
+		return estimate(s, n);
 	int64_t need = (int64_t)n * 2 + 16;
 	for (;;) {
 		if (c->cap < need) {

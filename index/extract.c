@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "index/extract_internal.h"
 #include "index/index.h"
 
 /* ---- building the text ---------------------------------------------------- */
@@ -76,9 +77,7 @@ static int emit(struct extract_result *r, const char *s, size_t n, size_t src,
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), 0 if invalid (overlong
- * forms, surrogates and values past U+10FFFF are invalid). */
-static size_t utf8_valid(const unsigned char *s, size_t n)
+size_t extract_utf8_valid(const unsigned char *s, size_t n)
 {
 	unsigned c = s[0];
 	if (c < 0x80)
@@ -117,7 +116,7 @@ static int emit_utf8(struct extract_result *r, const unsigned char *src,
 {
 	size_t i = a, run = a;
 	while (i < b) {
-		size_t k = utf8_valid(src + i, b - i);
+		size_t k = extract_utf8_valid(src + i, b - i);
 		if (k) {
 			i += k;
 			continue;
@@ -474,7 +473,7 @@ int extract_text(const char *path, const void *buf, size_t len,
 	if (!dot || dot == base)
 		return refuse(out, -ENOTSUP, "unsupported type (no extension)");
 	const char *ext = dot + 1;
-	enum { TXT, MD, HTML } kind;
+	enum { TXT, MD, HTML, PDF } kind;
 	if (!strcasecmp(ext, "txt") || !strcasecmp(ext, "text"))
 		kind = TXT;
 	else if (!strcasecmp(ext, "md") || !strcasecmp(ext, "markdown"))
@@ -482,7 +481,7 @@ int extract_text(const char *path, const void *buf, size_t len,
 	else if (!strcasecmp(ext, "html") || !strcasecmp(ext, "htm") || !strcasecmp(ext, "xhtml"))
 		kind = HTML;
 	else if (!strcasecmp(ext, "pdf"))
-		return refuse(out, -ENOTSUP, "%s: PDF extraction not built yet", dot);
+		kind = PDF;
 	else {
 		char e[24];
 		snprintf(e, sizeof e, "%s", dot);
@@ -491,9 +490,14 @@ int extract_text(const char *path, const void *buf, size_t len,
 				*p = '?';
 		return refuse(out, -ENOTSUP, "unsupported type %s", e);
 	}
+	if (kind == PDF) {
+		out->type = "pdf";
+		return extract_pdf(s, len, out);
+	}
 	out->type = kind == HTML ? "html" : kind == MD ? "markdown" : "text";
+	/* the extension picks the format: a PDF's bytes are not text */
 	if (len >= 5 && !memcmp(s, "%PDF-", 5))
-		return refuse(out, -ENOTSUP, "%s: a PDF file; PDF extraction not built yet", dot);
+		return refuse(out, -ENOTSUP, "%s: a PDF file, not text (name it .pdf to index it)", dot);
 	const unsigned char *nul = len ? memchr(s, 0, len) : NULL;
 	if (nul)
 		return refuse(out, -EILSEQ, "binary file (NUL byte at offset %llu)",

@@ -1,0 +1,680 @@
+/*
+ * query: the pipeline behind queries/NAME. A worker takes the oldest queued
+ * request, reads and checks it, searches the index (NAME.hits), builds the
+ * prompt from the question and the numbered sources, generates the answer
+ * token by token into NAME.stream, and finishes with NAME.answer, NAME.json,
+ * NAME.status and, last, NAME.done. Result files other than the stream are
+ * written to a temporary name and renamed, so they appear complete.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fs/daemon_internal.h"
+
+#define MAX_REQUEST (1 << 20)
+#define MAX_TOKENS_LIMIT 8192
+#define DEFAULT_CTX 4096
+
+static const char SYSTEM_PROMPT[] =
+	"You answer questions using the numbered sources given with the question. "
+	"Cite the sources you use as [1], [2], ... If the sources do not contain the answer, "
+	"say so briefly.";
+
+void hist_add(struct hist *h, double v)
+{
+	h->sum += v;
+	h->count++;
+	for (int i = 0; i < N_HIST; i++)
+		if (v <= hist_bounds[i])
+			h->le[i]++;
+}
+
+static void qpath(struct daemon *d, const char *name, const char *suffix, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s%s", d->sp.queries, name, suffix);
+}
+
+int query_write_result(struct daemon *d, const char *name, const char *suffix,
+		       const char *data, size_t len)
+{
+	char p[4600], tmp[4700];
+	qpath(d, name, suffix, p, sizeof p);
+	snprintf(tmp, sizeof tmp, "%s/.%s%s.tmp", d->sp.queries, name, suffix);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = -errno;
+			close(fd);
+			unlink(tmp);
+			return e;
+		}
+		off += (size_t)w;
+	}
+	/* results are acknowledged state: on disk before they are visible */
+	if (fsync(fd) || close(fd) || rename(tmp, p)) {
+		int e = -errno;
+		unlink(tmp);
+		return e;
+	}
+	mount_notify_query(d->m, name);
+	return 0;
+}
+
+void query_remove_results(struct daemon *d, const char *name)
+{
+	static const char *const sfx[] = {".done", ".status", ".stream", ".hits", ".answer",
+					  ".json", ".error"};
+	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+		char p[4600];
+		qpath(d, name, sfx[i], p, sizeof p);
+		if (!unlink(p))
+			mount_notify_query(d->m, name);
+	}
+}
+
+struct request {
+	char *q;
+	int k, max_tokens;
+	float temperature, top_p;
+	uint64_t seed;
+	int has_seed;
+	enum { MODE_RAG, MODE_SEARCH, MODE_GENERATE } mode;
+	json_t *json; /* the request as given (for NAME.json) */
+};
+
+/* Parse NAME's bytes: a JSON object, or plain text (the question). */
+static int parse_request(const char *buf, size_t len, struct request *r, char *err, size_t errsz)
+{
+	memset(r, 0, sizeof *r);
+	r->k = 5;
+	r->max_tokens = 256;
+	r->temperature = 0.6f;
+	r->top_p = 0.95f;
+	size_t i = 0;
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+		i++;
+	if (i == len) {
+		snprintf(err, errsz, "the request is empty: write a question, or a JSON object "
+				     "such as {\"q\": \"...\"}");
+		return -EINVAL;
+	}
+	if (memchr(buf, 0, len)) {
+		snprintf(err, errsz, "the request contains a NUL byte: write the question as text");
+		return -EINVAL;
+	}
+	if (buf[i] != '{') {
+		size_t e = len;
+		while (e > i && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\n' ||
+				 buf[e - 1] == '\r'))
+			e--;
+		r->q = strndup(buf + i, e - i);
+		r->json = json_pack("{s:s%}", "q", buf + i, e - i);
+		return r->q && r->json ? 0 : -ENOMEM;
+	}
+	json_error_t je;
+	json_t *j = json_loadb(buf, len, 0, &je);
+	if (!j) {
+		snprintf(err, errsz, "the request is not valid JSON: %s at line %d, column %d",
+			 je.text, je.line, je.column);
+		return -EINVAL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		snprintf(err, errsz, "the request must be a JSON object such as {\"q\": \"...\"}");
+		return -EINVAL;
+	}
+	r->json = j;
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		if (!strcmp(key, "q")) {
+			if (!json_is_string(v) || !json_string_length(v)) {
+				snprintf(err, errsz, "\"q\" must be a non-empty string: the question");
+				return -EINVAL;
+			}
+			r->q = strdup(json_string_value(v));
+		} else if (!strcmp(key, "k")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 50) {
+				snprintf(err, errsz, "\"k\" must be an integer from 1 to 50 (sources to retrieve)");
+				return -EINVAL;
+			}
+			r->k = (int)json_integer_value(v);
+		} else if (!strcmp(key, "max_tokens")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > MAX_TOKENS_LIMIT) {
+				snprintf(err, errsz, "\"max_tokens\" must be an integer from 1 to %d",
+					 MAX_TOKENS_LIMIT);
+				return -EINVAL;
+			}
+			r->max_tokens = (int)json_integer_value(v);
+		} else if (!strcmp(key, "temperature")) {
+			if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 10) {
+				snprintf(err, errsz, "\"temperature\" must be a number from 0 to 10 (0: greedy)");
+				return -EINVAL;
+			}
+			r->temperature = (float)json_number_value(v);
+		} else if (!strcmp(key, "top_p")) {
+			if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 1) {
+				snprintf(err, errsz, "\"top_p\" must be a number above 0 and at most 1");
+				return -EINVAL;
+			}
+			r->top_p = (float)json_number_value(v);
+		} else if (!strcmp(key, "seed")) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0) {
+				snprintf(err, errsz, "\"seed\" must be a non-negative integer");
+				return -EINVAL;
+			}
+			r->seed = (uint64_t)json_integer_value(v);
+			r->has_seed = 1;
+		} else if (!strcmp(key, "mode")) {
+			const char *m = json_string_value(v);
+			if (m && !strcmp(m, "rag"))
+				r->mode = MODE_RAG;
+			else if (m && !strcmp(m, "search"))
+				r->mode = MODE_SEARCH;
+			else if (m && !strcmp(m, "generate"))
+				r->mode = MODE_GENERATE;
+			else {
+				snprintf(err, errsz, "\"mode\" must be \"rag\", \"search\" or \"generate\"");
+				return -EINVAL;
+			}
+		} else {
+			snprintf(err, errsz, "unknown field \"%s\": the fields are q, k, max_tokens, "
+					     "temperature, top_p, seed and mode", key);
+			return -EINVAL;
+		}
+	}
+	if (!r->q) {
+		snprintf(err, errsz, "the request has no \"q\": add the question, {\"q\": \"...\"}");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void request_free(struct request *r)
+{
+	free(r->q);
+	json_decref(r->json);
+}
+
+struct run {
+	struct daemon *d;
+	struct query *q;
+	struct request req;
+	struct search_hit *hits;
+	int n_hits;
+	char *answer;
+	size_t answer_len, answer_cap;
+	int n_prompt, n_gen;
+	double t_queue, t_retrieve, t_prefill, t_decode;
+	const char *finish;
+	char gen_name[256], emb_name[256];
+	char err[600];
+};
+
+static int cancelled(struct run *r)
+{
+	pthread_mutex_lock(&r->d->mu);
+	int c = r->q->cancel;
+	pthread_mutex_unlock(&r->d->mu);
+	return c;
+}
+
+static int answer_append(struct run *r, const char *s, size_t n)
+{
+	if (r->answer_len + n + 1 > r->answer_cap) {
+		size_t cap = (r->answer_len + n + 1) * 2;
+		char *p = realloc(r->answer, cap);
+		if (!p)
+			return -ENOMEM;
+		r->answer = p;
+		r->answer_cap = cap;
+	}
+	memcpy(r->answer + r->answer_len, s, n);
+	r->answer_len += n;
+	r->answer[r->answer_len] = 0;
+	return 0;
+}
+
+static int retrieve(struct run *r)
+{
+	struct daemon *d = r->d;
+	double t0 = daemon_now();
+	struct search_opts so = {.k = r->req.k, .mode = SEARCH_HYBRID};
+	pthread_rwlock_rdlock(&d->ix_lock);
+	int rc = index_search(d->ix, r->req.q, &so, &r->hits, &r->n_hits, r->err, sizeof r->err);
+	struct index_info in;
+	index_info(d->ix, &in);
+	snprintf(r->emb_name, sizeof r->emb_name, "%s", in.embedder);
+	pthread_rwlock_unlock(&d->ix_lock);
+	r->t_retrieve = daemon_now() - t0;
+	if (rc)
+		return rc;
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	if (!f)
+		return -ENOMEM;
+	for (int i = 0; i < r->n_hits; i++) {
+		char line[8192];
+		int l = search_hit_line(&r->hits[i], i + 1, line, sizeof line);
+		fwrite(line, 1, l < (int)sizeof line ? (size_t)l : sizeof line - 1, f);
+	}
+	fclose(f);
+	rc = query_write_result(d, r->q->name, ".hits", buf ? buf : "", n);
+	free(buf);
+	return rc;
+}
+
+/* The user message: the numbered sources, then the question. Sources are
+ * dropped from the end until the prompt fits the context. */
+static char *user_message(struct run *r, int n_src)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	if (!f)
+		return NULL;
+	if (n_src) {
+		fprintf(f, "Sources:\n");
+		for (int i = 0; i < n_src; i++)
+			fprintf(f, "[%d] (%s)\n%s\n\n", i + 1, r->hits[i].doc, r->hits[i].text);
+	}
+	fprintf(f, "Question: %s", r->req.q);
+	fclose(f);
+	return buf;
+}
+
+static int generate(struct run *r, struct genmodel *g)
+{
+	struct daemon *d = r->d;
+	struct model *m = g->m;
+	const struct tok *tk = model_tok(m);
+	const struct model_hparams *hp = model_hparams(m);
+	snprintf(r->gen_name, sizeof r->gen_name, "%s", g->name);
+	int n_ctx = hp->n_ctx_train < DEFAULT_CTX ? hp->n_ctx_train : DEFAULT_CTX;
+	int32_t *toks = NULL;
+	float *logits = NULL;
+	struct session *s = NULL;
+	struct sampler *smp = NULL;
+	char *prompt = NULL;
+	int rc = 0, n_src = r->req.mode == MODE_RAG ? r->n_hits : 0, n_prompt = 0;
+	enum chat_tmpl tmpl = model_chat(m);
+	for (;;) {
+		char *user = user_message(r, n_src);
+		if (!user)
+			return -ENOMEM;
+		struct chat_msg msgs[2];
+		int nm = 0;
+		if (n_src)
+			msgs[nm++] = (struct chat_msg){"system", SYSTEM_PROMPT};
+		msgs[nm++] = (struct chat_msg){"user", user};
+		int need = chat_apply(tmpl, msgs, nm, 1, NULL, 0);
+		free(prompt);
+		prompt = need >= 0 ? malloc((size_t)need + 1) : NULL;
+		if (prompt)
+			chat_apply(tmpl, msgs, nm, 1, prompt, (size_t)need + 1);
+		free(user);
+		if (!prompt)
+			return -ENOMEM;
+		size_t pl = strlen(prompt);
+		free(toks);
+		if (!(toks = malloc((pl + 2) * sizeof *toks))) {
+			free(prompt);
+			return -ENOMEM;
+		}
+		int at = 0;
+		if (tok_add_bos(tk) && tok_bos(tk) >= 0 &&
+		    !(tmpl != CHAT_NONE && tok_find(tk, "<|begin_of_text|>") >= 0 &&
+		      !strncmp(prompt, "<|begin_of_text|>", 17)))
+			toks[at++] = tok_bos(tk);
+		int64_t k = tok_encode(tk, prompt, pl, tmpl != CHAT_NONE, toks + at, (int64_t)pl + 1);
+		if (k < 0) {
+			snprintf(r->err, sizeof r->err, "cannot tokenize the prompt");
+			rc = -EINVAL;
+			goto out;
+		}
+		n_prompt = at + (int)k;
+		if (n_prompt + r->req.max_tokens <= n_ctx || (n_src == 0 && n_prompt < n_ctx))
+			break;
+		if (!n_src) {
+			snprintf(r->err, sizeof r->err, "the question is %d tokens; with max_tokens %d it "
+				 "does not fit the context of %d: shorten it or lower max_tokens",
+				 n_prompt, r->req.max_tokens, n_ctx);
+			rc = -E2BIG;
+			goto out;
+		}
+		n_src--; /* the least relevant source goes */
+	}
+	r->n_prompt = n_prompt;
+	struct sampler_params sp;
+	sampler_defaults(&sp);
+	sp.temp = r->req.temperature;
+	sp.top_p = r->req.top_p;
+	if (r->req.has_seed)
+		sp.seed = r->req.seed;
+	char e[512];
+	if ((rc = session_new(m, n_ctx, KT_F16, d->pool, &s, e, sizeof e))) {
+		snprintf(r->err, sizeof r->err, "%s", e);
+		goto out;
+	}
+	if (!(smp = sampler_new(&sp, hp->n_vocab)) ||
+	    !(logits = malloc((size_t)hp->n_vocab * sizeof *logits))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n_prompt; i++)
+		sampler_accept(smp, toks[i]);
+	char sp_path[4600];
+	qpath(d, r->q->name, ".stream", sp_path, sizeof sp_path);
+	int sfd = open(sp_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (sfd < 0) {
+		rc = -errno;
+		snprintf(r->err, sizeof r->err, "cannot write %s.stream: %s", r->q->name, strerror(errno));
+		goto out;
+	}
+	mount_notify_query(d->m, r->q->name);
+	double t0 = daemon_now();
+	if (session_forward(s, toks, n_prompt, 0, logits)) {
+		snprintf(r->err, sizeof r->err, "prompt evaluation failed");
+		rc = -EIO;
+		close(sfd);
+		goto out;
+	}
+	double t1 = daemon_now();
+	r->t_prefill = t1 - t0;
+	r->finish = "length";
+	int32_t prev = toks[n_prompt - 1];
+	char piece[256];
+	while (r->n_gen < r->req.max_tokens) {
+		if (cancelled(r)) {
+			r->finish = "cancelled";
+			break;
+		}
+		for (int32_t i = tok_n_vocab(tk); i < hp->n_vocab; i++)
+			logits[i] = -INFINITY;
+		int32_t next = sampler_sample(smp, logits);
+		r->n_gen++;
+		if (tok_is_eog(tk, next) || next == tok_bos(tk)) {
+			r->finish = "stop";
+			break;
+		}
+		sampler_accept(smp, next);
+		if (!tok_is_control(tk, next)) {
+			int len = tok_piece(tk, next, piece, sizeof piece);
+			const char *p = piece;
+			if (len > (int)sizeof piece)
+				len = sizeof piece;
+			if (tok_kind(tk) == TOK_SPM && prev == tok_bos(tk) && len > 0 && p[0] == ' ')
+				p++, len--;
+			if (len > 0) {
+				if (write(sfd, p, (size_t)len) != len || answer_append(r, p, (size_t)len)) {
+					snprintf(r->err, sizeof r->err, "cannot write %s.stream: %s",
+						 r->q->name, strerror(errno ? errno : ENOSPC));
+					rc = -EIO;
+					break;
+				}
+				mount_stream_wake(d->m, r->q->name);
+			}
+		}
+		prev = next;
+		if (session_pos(s) >= n_ctx) {
+			r->finish = "context";
+			break;
+		}
+		if (r->n_gen < r->req.max_tokens && session_forward(s, &next, 1, 0, logits)) {
+			snprintf(r->err, sizeof r->err, "decoding failed");
+			rc = -EIO;
+			break;
+		}
+	}
+	r->t_decode = daemon_now() - t1;
+	close(sfd);
+out:
+	free(prompt);
+	free(toks);
+	free(logits);
+	sampler_free(smp);
+	session_free(s);
+	return rc;
+}
+
+static json_t *result_json(struct run *r, const char *status)
+{
+	json_t *hits = json_array();
+	for (int i = 0; i < r->n_hits; i++)
+		json_array_append_new(hits, json_pack("{s:i, s:f, s:s, s:I, s:I, s:s}", "rank", i + 1,
+						      "score", r->hits[i].score, "doc", r->hits[i].doc,
+						      "start", (json_int_t)r->hits[i].start,
+						      "end", (json_int_t)r->hits[i].end,
+						      "snippet", r->hits[i].snippet ? r->hits[i].snippet : ""));
+	json_t *j = json_pack("{s:s, s:O, s:o, s:{s:s, s:s}, s:{s:i, s:i},"
+			      " s:{s:f, s:f, s:f, s:f}}",
+			      "status", status, "request", r->req.json ? r->req.json : json_null(),
+			      "hits", hits, "models", "generator", r->gen_name, "embedder", r->emb_name,
+			      "tokens", "prompt", r->n_prompt, "generated", r->n_gen,
+			      "timings", "queue", r->t_queue, "retrieve", r->t_retrieve,
+			      "prefill", r->t_prefill, "decode", r->t_decode);
+	if (!j)
+		return NULL;
+	if (r->answer || !strcmp(status, "done"))
+		json_object_set_new(j, "answer", json_string(r->answer ? r->answer : ""));
+	if (r->finish)
+		json_object_set_new(j, "finish_reason", json_string(r->finish));
+	if (r->err[0])
+		json_object_set_new(j, "error", json_string(r->err));
+	return j;
+}
+
+static int write_json(struct run *r, const char *status)
+{
+	json_t *j = result_json(r, status);
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	json_decref(j);
+	if (!s)
+		return -ENOMEM;
+	size_t n = strlen(s);
+	char *t = realloc(s, n + 2);
+	if (t) {
+		s = t;
+		s[n++] = '\n';
+		s[n] = 0;
+	}
+	int rc = query_write_result(r->d, r->q->name, ".json", s, n);
+	free(s);
+	return rc;
+}
+
+/* The answer with its sources listed, so every [n] can be followed. */
+static int write_answer(struct run *r)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	if (!f)
+		return -ENOMEM;
+	fputs(r->answer ? r->answer : "", f);
+	if (!r->answer_len || r->answer[r->answer_len - 1] != '\n')
+		fputc('\n', f);
+	if (r->req.mode == MODE_RAG && r->n_hits) {
+		fputs("\nSources:\n", f);
+		for (int i = 0; i < r->n_hits; i++)
+			fprintf(f, "[%d] %s %zu-%zu\n", i + 1, r->hits[i].doc, r->hits[i].start,
+				r->hits[i].end);
+	}
+	fclose(f);
+	int rc = query_write_result(r->d, r->q->name, ".answer", buf, n);
+	free(buf);
+	return rc;
+}
+
+static void finish(struct run *r, enum qstate st)
+{
+	struct daemon *d = r->d;
+	struct query *q = r->q;
+	int cancel;
+	pthread_mutex_lock(&d->mu);
+	cancel = q->cancel;
+	pthread_mutex_unlock(&d->mu);
+	if (cancel == 1) {
+		/* rm NAME: nothing of it stays */
+		query_remove_results(d, q->name);
+		st = Q_CANCELLED;
+	} else if (cancel == 2) {
+		/* unmount: left queued for the next start (no .done) */
+		query_write_result(d, q->name, ".status", "queued\n", 7);
+		st = Q_QUEUED;
+	} else {
+		const char *word = st == Q_DONE ? "done\n" : "error\n";
+		if (st == Q_ERROR) {
+			char line[700];
+			int n = snprintf(line, sizeof line, "%s\n", r->err[0] ? r->err : "failed");
+			query_write_result(d, q->name, ".error", line, (size_t)n);
+		}
+		write_json(r, st == Q_DONE ? "done" : "error");
+		query_write_result(d, q->name, ".status", word, strlen(word));
+	}
+	pthread_mutex_lock(&d->mu);
+	struct query **pp = &d->active;
+	while (*pp && *pp != q)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = q->next;
+	if (st == Q_DONE) {
+		d->n_done++;
+		hist_add(&d->h_queue, r->t_queue);
+		hist_add(&d->h_retrieve, r->t_retrieve);
+		if (r->n_prompt) {
+			hist_add(&d->h_prefill, r->t_prefill);
+			hist_add(&d->h_decode, r->t_decode);
+		}
+		d->tokens_prompt += (uint64_t)r->n_prompt;
+		d->tokens_generated += (uint64_t)r->n_gen;
+		d->decode_s += r->t_decode;
+	} else if (st == Q_ERROR) {
+		d->n_failed++;
+	} else if (st == Q_CANCELLED) {
+		d->n_cancelled++;
+	}
+	pthread_mutex_unlock(&d->mu);
+	/* last: NAME.done, after every other file, and the stream's readers */
+	if (st == Q_DONE || st == Q_ERROR)
+		query_write_result(d, q->name, ".done", "", 0);
+	mount_stream_wake(d->m, q->name);
+	free(q);
+}
+
+static void run_query(struct daemon *d, struct query *q)
+{
+	struct run r = {.d = d, .q = q};
+	r.t_queue = daemon_now() - q->t_submit;
+	query_write_result(d, q->name, ".status", "running\n", 8);
+	char p[4600];
+	qpath(d, q->name, "", p, sizeof p);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	enum qstate out = Q_ERROR;
+	if (fd < 0 || fstat(fd, &st)) {
+		snprintf(r.err, sizeof r.err, "cannot read the request: %s", strerror(errno));
+		goto done;
+	}
+	if (st.st_size > MAX_REQUEST) {
+		snprintf(r.err, sizeof r.err, "the request is %lld bytes; the limit is %d: shorten it",
+			 (long long)st.st_size, MAX_REQUEST);
+		goto done;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	ssize_t n = buf ? pread(fd, buf, (size_t)st.st_size, 0) : -1;
+	if (n < 0) {
+		snprintf(r.err, sizeof r.err, "cannot read the request: %s", strerror(errno));
+		goto done;
+	}
+	if (parse_request(buf, (size_t)n, &r.req, r.err, sizeof r.err))
+		goto done;
+	if (r.req.mode != MODE_GENERATE && retrieve(&r)) {
+		if (!r.err[0])
+			snprintf(r.err, sizeof r.err, "search failed");
+		goto done;
+	}
+	if (r.req.mode == MODE_SEARCH) {
+		out = Q_DONE;
+		goto done;
+	}
+	if (cancelled(&r))
+		goto done;
+	/* the generator: wait while the first one loads */
+	struct genmodel *g;
+	for (;;) {
+		g = daemon_gen_acquire(d);
+		pthread_mutex_lock(&d->mu);
+		int wait = !g && (d->loading || d->gen_want[0]) && !d->stopping && !q->cancel;
+		pthread_mutex_unlock(&d->mu);
+		if (!wait)
+			break;
+		usleep(50000);
+	}
+	if (!g) {
+		snprintf(r.err, sizeof r.err, "no generator model: copy a GGUF (llama or qwen2) into "
+				 "models/ or write a model's name into models/generator");
+		goto done;
+	}
+	pthread_mutex_lock(&d->gen_mu);
+	int rc = generate(&r, g);
+	pthread_mutex_unlock(&d->gen_mu);
+	daemon_gen_release(d, g);
+	if (rc) {
+		if (!r.err[0])
+			snprintf(r.err, sizeof r.err, "generation failed: %s", strerror(-rc));
+		goto done;
+	}
+	if (!cancelled(&r) && write_answer(&r)) {
+		snprintf(r.err, sizeof r.err, "cannot write %s.answer", q->name);
+		goto done;
+	}
+	out = Q_DONE;
+done:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	finish(&r, out);
+	search_hits_free(r.hits, r.n_hits);
+	free(r.answer);
+	request_free(&r.req);
+}
+
+void *query_worker(void *arg)
+{
+	struct daemon *d = arg;
+	pthread_mutex_lock(&d->mu);
+	while (!d->stopping) {
+		struct query *q = d->active;
+		while (q && q->state != Q_QUEUED)
+			q = q->next;
+		if (!q) {
+			pthread_cond_wait(&d->cv_q, &d->mu);
+			continue;
+		}
+		q->state = Q_RUNNING;
+		pthread_mutex_unlock(&d->mu);
+		run_query(d, q);
+		pthread_mutex_lock(&d->mu);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}

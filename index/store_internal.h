@@ -1,0 +1,85 @@
+/*
+ * Private to index/: the index object shared by store.c (SQLite, documents),
+ * vectors.c (FAISS), embed.c (the embedding model) and search.c.
+ */
+#ifndef SEEKFS_INDEX_STORE_INTERNAL_H
+#define SEEKFS_INDEX_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "index/index.h"
+
+struct vecindex; /* vectors.c */
+
+struct index {
+	char *dir;
+	sqlite3 *db;
+	int lock_fd;           /* flock'ed by a writer; -1 read-only */
+	struct index_opts o;
+	/* ix->mu guards db and vec; wmu serialises writers (held across a
+	 * writer's embedding work, which runs outside mu); emb_mu guards the
+	 * embedding session. Order: wmu, then emb_mu, then mu. */
+	pthread_mutex_t mu, wmu, emb_mu;
+
+	/* embedder (embed.c); model NULL: BM25 only */
+	struct model *model;
+	struct session *sess;
+	struct kt_pool *pool;
+	int dim, max_tokens;
+	char embedder_path[1024], embedder_id[300];
+	int32_t *ids;          /* token scratch */
+	int64_t ids_cap;
+
+	/* vectors (vectors.c) */
+	struct vecindex *vec;
+	int64_t gen;           /* SQLite's generation (meta 'gen') */
+	int64_t vec_gen;       /* generation the FAISS file on disk holds */
+	int vec_stale;         /* in-memory FAISS differs from the file */
+	enum index_vectors kind;
+
+	int64_t n_embedded_total;
+	char chunking[64];     /* chunk parameters + tokenizer, as recorded */
+};
+
+/* store.c */
+int ix_err(char *err, size_t errsz, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+int ix_sql_err(struct index *ix, char *err, size_t errsz, const char *what);
+int ix_exec(struct index *ix, const char *sql, char *err, size_t errsz);
+int ix_meta_get_i64(struct index *ix, const char *key, int64_t *v);
+int ix_meta_get(struct index *ix, const char *key, char *buf, size_t n);
+int ix_meta_set(struct index *ix, const char *key, const char *v);
+
+/* embed.c: load the embedder named by o->embedder (or recorded), if any. */
+int ix_embedder_open(struct index *ix, const char *path, char *err, size_t errsz);
+void ix_embedder_close(struct index *ix);
+/* Embed n texts into out (n * dim floats, L2-normalised as the model
+ * says). Text beyond the model's input is cut off. Takes emb_mu. */
+int ix_embed(struct index *ix, const char *const *texts, const size_t *lens, int n,
+	     float *out, char *err, size_t errsz);
+
+/* vectors.c: FAISS, under ix->mu. */
+struct vecindex *vec_new(int dim, enum index_vectors kind, char *err, size_t errsz);
+void vec_free(struct vecindex *v);
+int64_t vec_count(const struct vecindex *v);
+int vec_add(struct vecindex *v, const int64_t *ids, const float *x, int64_t n,
+	    char *err, size_t errsz);
+/* Removes ids; 1 when the index kind cannot remove (HNSW): rebuild. */
+int vec_remove(struct vecindex *v, const int64_t *ids, int64_t n, char *err, size_t errsz);
+int vec_search(struct vecindex *v, const float *q, int k, int64_t *ids, float *scores,
+	       char *err, size_t errsz);
+/* The stored vector of id into out: 0, -ENOENT. */
+int vec_get(struct vecindex *v, int64_t id, float *out);
+/* Sorted copy of the ids held (caller frees). */
+int vec_ids(struct vecindex *v, int64_t **ids, int64_t *n);
+int vec_save(struct vecindex *v, const char *path, char *err, size_t errsz);
+int vec_load(const char *path, int dim, struct vecindex **out, char *err, size_t errsz);
+const char *vec_kind_name(enum index_vectors k);
+
+/* Build the in-memory FAISS index from SQLite's vectors (under ix->mu). */
+int ix_vec_rebuild(struct index *ix, char *err, size_t errsz);
+/* Load vectors-GEN.faiss if it matches SQLite, else rebuild (under ix->mu). */
+int ix_vec_open(struct index *ix, char *err, size_t errsz);
+
+#endif
