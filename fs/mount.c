@@ -1353,10 +1353,16 @@ static void model_write(fuse_req_t req, struct ofile *of, struct fuse_bufvec *in
 	ssize_t n = fuse_buf_copy(&dst, in, 0);
 	if (n > 0 && at + (size_t)n > of->wlen)
 		of->wlen = at + (size_t)n;
+	int line = of->wlen && of->wbuf[of->wlen - 1] == '\n';
 	pthread_mutex_unlock(&of->mu);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
 	atomic_store(&of->dirty, 1);
+	/* a whole line is a switch: refused at once, so that the write itself
+	 * fails (shells do not report errors of close) */
+	int rc = line ? model_commit(fuse_req_userdata(req), of) : 0;
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
 	fuse_reply_write(req, (size_t)n);
 }
 
