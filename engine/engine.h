@@ -328,6 +328,14 @@ void session_reset(struct session *s);        /* empty the cache */
 int session_forward(struct session *s, const int32_t *tokens, int n,
 		    int all_logits, float *logits);
 
+/* One decode step of n sessions of the same model and thread pool at once
+ * (continuous batching): session i takes tokens[i] at its own position, and
+ * one pass over the weights serves them all. logits: NULL or n * n_vocab
+ * floats (row i for session i). n <= session_batch_max(); a session at most
+ * once. 0, -EINVAL, or -ENOSPC when a session's context is full. */
+int session_decode_batch(struct session *const *ss, const int32_t *tokens, int n, float *logits);
+int session_batch_max(void);
+
 /* Embeddings (bert models): n_seq sequences, lens[i] tokens each, laid end
  * to end in tokens (each already framed as the model expects, e.g. [CLS] ...
  * [SEP]), run through the model in one batch; each sequence attends only to

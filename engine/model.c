@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,8 +513,11 @@ struct session {
 	float *k, *v;    /* (batch, n_head_kv*head_dim) */
 	float *att_out;  /* (batch, n_head*head_dim) */
 	float *gate, *up; /* (batch, n_ff) */
-	int *seq_idx;    /* bert: (2, batch) sequence start and length per token */
-	float *scores;   /* (n_threads, n_ctx + head_dim) attention scratch */
+	int *seq_idx;    /* bert: (2, batch): first row of each sequence, then each
+			  * token's position in its sequence */
+	float *scores;   /* (n_threads, attn_scratch) attention scratch */
+	size_t attn_scratch; /* floats per thread: n_ctx + head_dim (bert:
+			      * kt_attn_seq_scratch of the longest sequence) */
 	void *work;      /* kt_matmul scratch, sized for the largest matrix */
 };
 
@@ -563,8 +567,11 @@ int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
 	s->up = xcalloc(B * (size_t)hp->n_ff, sizeof(float), &fail);
 	if (bert)
 		s->seq_idx = xcalloc(2 * B, sizeof(int), &fail);
-	s->scores = xcalloc((size_t)nth * ((size_t)n_ctx + (size_t)hp->head_dim), sizeof(float),
-			    &fail);
+	s->attn_scratch = (size_t)n_ctx + (size_t)hp->head_dim;
+	if (bert)
+		s->attn_scratch = kt_attn_seq_scratch(n_ctx < hp->n_ctx_train ? n_ctx : hp->n_ctx_train,
+						      hp->head_dim);
+	s->scores = xcalloc((size_t)nth * s->attn_scratch, sizeof(float), &fail);
 	size_t wmax = kt_matmul_work_bytes(&m->output, (int)B);
 	for (int i = 0; i < hp->n_layer; i++) {
 		const struct layer *l = &m->layers[i];
@@ -635,7 +642,7 @@ static void attn_task(void *ctx, int ith, int nth)
 	size_t head_bytes = kt_row_bytes(kvt, hd);
 	const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
 	const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
-	float *scratch = s->scores + (size_t)ith * ((size_t)s->n_ctx + (size_t)hd);
+	float *scratch = s->scores + (size_t)ith * s->attn_scratch;
 	float scale = 1.0f / sqrtf((float)hd);
 	int total = j->nb * nh;
 	for (int w = ith; w < total; w += nth) {
@@ -740,6 +747,114 @@ int session_forward(struct session *s, const int32_t *tokens, int n,
 	return 0;
 }
 
+/* ---- decode steps of several sessions in one pass ------------------------- */
+
+struct mattn_job {
+	struct session *const *ss;
+	struct session *buf; /* whose q and att_out hold the batch */
+	int layer, nb;
+};
+
+static void mattn_task(void *ctx, int ith, int nth)
+{
+	struct mattn_job *j = ctx;
+	struct session *b = j->buf;
+	const struct model_hparams *hp = &b->m->hp;
+	int hd = hp->head_dim, nh = hp->n_head, group = hp->n_head / hp->n_head_kv;
+	float *scratch = b->scores + (size_t)ith * b->attn_scratch;
+	float scale = 1.0f / sqrtf((float)hd);
+	int total = j->nb * nh;
+	for (int w = ith; w < total; w += nth) {
+		int t = w / nh, h = w % nh, kvh = h / group;
+		const struct session *s = j->ss[t];
+		size_t head_bytes = kt_row_bytes(s->kv_type, hd);
+		const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
+		const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
+		size_t off = (size_t)kvh * head_bytes;
+		kt_attn_head(s->kv_type, kc + off, vc + off, s->kv_row,
+			     b->q + (size_t)t * nh * hd + (size_t)h * hd, s->pos + 1, hd, scale, scratch,
+			     b->att_out + (size_t)t * nh * hd + (size_t)h * hd);
+	}
+}
+
+int session_decode_batch(struct session *const *ss, const int32_t *tokens, int n, float *logits)
+{
+	if (n <= 0 || n > SESSION_BATCH)
+		return -EINVAL;
+	struct session *b = ss[0];
+	struct model *m = b->m;
+	const struct model_hparams *hp = &m->hp;
+	if (hp->arch == ARCH_BERT)
+		return -EINVAL;
+	for (int t = 0; t < n; t++) {
+		if (ss[t]->m != m || ss[t]->pool != b->pool)
+			return -EINVAL;
+		if (ss[t]->pos + 1 > ss[t]->n_ctx)
+			return -ENOSPC;
+		if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
+			return -EINVAL;
+		for (int u = 0; u < t; u++)
+			if (ss[u] == ss[t])
+				return -EINVAL; /* one token per session */
+	}
+	/* the batch's activations live in the first session's buffers (sized
+	 * for SESSION_BATCH tokens); each token's K/V go to its own cache */
+	int E = hp->n_embd, hd = hp->head_dim;
+	int Q = hp->n_head * hd, KV = hp->n_head_kv * hd;
+	for (int t = 0; t < n; t++)
+		mat_row(&m->tok_embd, tokens[t], b->x + (size_t)t * E);
+	for (int li = 0; li < hp->n_layer; li++) {
+		const struct layer *l = &m->layers[li];
+		for (int t = 0; t < n; t++)
+			kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->attn_norm, E,
+				   hp->norm_eps);
+		kt_matmul(b->pool, &l->wq, b->xb, n, b->q, b->work);
+		kt_matmul(b->pool, &l->wk, b->xb, n, b->k, b->work);
+		kt_matmul(b->pool, &l->wv, b->xb, n, b->v, b->work);
+		add_bias(b->q, l->bq, n, Q);
+		add_bias(b->k, l->bk, n, KV);
+		add_bias(b->v, l->bv, n, KV);
+		for (int t = 0; t < n; t++) {
+			struct session *s = ss[t];
+			kt_rope(b->q + (size_t)t * Q, hp->n_head, hd, hp->n_rot, s->pos, hp->rope_base,
+				hp->rope_mode, m->rope_freqs);
+			kt_rope(b->k + (size_t)t * KV, hp->n_head_kv, hd, hp->n_rot, s->pos,
+				hp->rope_base, hp->rope_mode, m->rope_freqs);
+			char *kc = s->k_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
+			char *vc = s->v_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
+			kt_quantize_row(s->kv_type, b->k + (size_t)t * KV, kc, KV);
+			kt_quantize_row(s->kv_type, b->v + (size_t)t * KV, vc, KV);
+		}
+		struct mattn_job job = {ss, b, li, n};
+		kt_pool_run(b->pool, mattn_task, &job);
+		kt_matmul(b->pool, &l->wo, b->att_out, n, b->xb, b->work);
+		for (size_t i = 0; i < (size_t)n * E; i++)
+			b->x[i] += b->xb[i];
+		for (int t = 0; t < n; t++)
+			kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->ffn_norm, E,
+				   hp->norm_eps);
+		kt_matmul(b->pool, &l->w_gate, b->xb, n, b->gate, b->work);
+		kt_matmul(b->pool, &l->w_up, b->xb, n, b->up, b->work);
+		kt_swiglu(b->gate, b->up, n * hp->n_ff);
+		kt_matmul(b->pool, &l->w_down, b->gate, n, b->xb, b->work);
+		for (size_t i = 0; i < (size_t)n * E; i++)
+			b->x[i] += b->xb[i];
+	}
+	for (int t = 0; t < n; t++)
+		ss[t]->pos++;
+	if (!logits)
+		return 0;
+	for (int t = 0; t < n; t++)
+		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, m->out_norm, E, hp->norm_eps);
+	kt_matmul(b->pool, &m->output, b->xb, n, logits, b->work);
+	return 0;
+}
+
+int session_batch_max(void)
+{
+	return SESSION_BATCH;
+}
+
 int model_embed_max_tokens(const struct model *m)
 {
 	int64_t v = gguf_get_i64_or(m->g, "seekfs.embed.max_tokens", m->hp.n_ctx_train);
@@ -748,12 +863,72 @@ int model_embed_max_tokens(const struct model *m)
 
 /* ---- bert: embeddings ---------------------------------------------------- */
 
-/* Attention of every token over its own sequence (no mask, no cache): the
- * batch's K and V rows are the "cache" kt_attn_head reads. */
+/* Everything but the matrix products runs on the pool too: per token (the
+ * embeddings, the residual adds and LayerNorms) in even slices, per
+ * (sequence, head) for attention from a shared counter, as sequences
+ * differ in length. */
+
+/* The first of tokens [0, n) that thread ith of nth takes. */
+static int slice(int n, int ith, int nth)
+{
+	return (int)((int64_t)n * ith / nth);
+}
+
+struct bert_embd_job {
+	struct session *s;
+	const int32_t *tokens;
+	int n;
+};
+
+/* x = LayerNorm(token + position + type embedding) of each token */
+static void bert_embd_task(void *ctx, int ith, int nth)
+{
+	struct bert_embd_job *j = ctx;
+	struct session *s = j->s;
+	const struct model *m = s->m;
+	const size_t E = (size_t)m->hp.n_embd;
+	const int *pos = s->seq_idx + s->n_ctx;
+	for (int t = slice(j->n, ith, nth); t < slice(j->n, ith + 1, nth); t++) {
+		float *x = s->x + (size_t)t * E, *row = s->xb + (size_t)t * E;
+		mat_row(&m->tok_embd, j->tokens[t], x);
+		mat_row(&m->pos_embd, pos[t], row);
+		for (size_t e = 0; e < E; e++)
+			x[e] += row[e];
+		mat_row(&m->type_embd, 0, row);
+		for (size_t e = 0; e < E; e++)
+			x[e] += row[e];
+		kt_layernorm(x, x, m->embd_norm, m->embd_norm_b, (int)E, m->hp.norm_eps);
+	}
+}
+
+struct bert_norm_job {
+	struct session *s;
+	const float *w, *b; /* the LayerNorm's scale and shift */
+	int n;
+};
+
+/* x = LayerNorm(x + xb) of each token: a block's residual and post-norm */
+static void bert_norm_task(void *ctx, int ith, int nth)
+{
+	struct bert_norm_job *j = ctx;
+	struct session *s = j->s;
+	const size_t E = (size_t)s->m->hp.n_embd;
+	for (int t = slice(j->n, ith, nth); t < slice(j->n, ith + 1, nth); t++) {
+		float *x = s->x + (size_t)t * E;
+		const float *y = s->xb + (size_t)t * E;
+		for (size_t e = 0; e < E; e++)
+			x[e] += y[e];
+		kt_layernorm(x, x, j->w, j->b, (int)E, s->m->hp.norm_eps);
+	}
+}
+
+/* Attention of each sequence over itself (no mask, no cache), one (sequence,
+ * head) at a time. */
 struct bert_attn_job {
 	struct session *s;
-	const int *seq_start, *seq_len; /* per token: its sequence's first row, length */
-	int n;
+	const int *lens;
+	int n_seq;
+	atomic_int next;
 };
 
 static void bert_attn_task(void *ctx, int ith, int nth)
@@ -761,30 +936,20 @@ static void bert_attn_task(void *ctx, int ith, int nth)
 	struct bert_attn_job *j = ctx;
 	struct session *s = j->s;
 	const struct model_hparams *hp = &s->m->hp;
-	int hd = hp->head_dim, nh = hp->n_head;
-	size_t E = (size_t)hp->n_embd;
-	float *scratch = s->scores + (size_t)ith * ((size_t)s->n_ctx + (size_t)hd);
-	float scale = 1.0f / sqrtf((float)hd);
-	for (int w = ith; w < j->n * nh; w += nth) {
-		int t = w / nh, h = w % nh;
-		size_t first = (size_t)j->seq_start[t] * E + (size_t)h * hd;
-		kt_attn_head(KT_F32, s->k + first, s->v + first, E * sizeof(float),
-			     s->q + (size_t)t * E + (size_t)h * hd, j->seq_len[t], hd, scale, scratch,
-			     s->att_out + (size_t)t * E + (size_t)h * hd);
+	const int hd = hp->head_dim, nh = hp->n_head;
+	const size_t E = (size_t)hp->n_embd;
+	float *scratch = s->scores + (size_t)ith * s->attn_scratch;
+	const float scale = 1.0f / sqrtf((float)hd);
+	(void)nth;
+	for (;;) {
+		const int w = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+		if (w >= j->n_seq * nh)
+			break;
+		const int i = w / nh, h = w % nh;
+		const size_t first = (size_t)s->seq_idx[i] * E + (size_t)h * hd;
+		kt_attn_seq(s->q + first, s->k + first, s->v + first, E, j->lens[i], hd, scale,
+			    scratch, s->att_out + first);
 	}
-}
-
-static void gelu(float *x, size_t n)
-{
-	/* the exact (erf) form, as BERT models are trained with */
-	for (size_t i = 0; i < n; i++)
-		x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-}
-
-static void add_rows(float *x, const float *y, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		x[i] += y[i];
 }
 
 int session_embed(struct session *s, const int32_t *tokens, const int *lens,
@@ -805,57 +970,42 @@ int session_embed(struct session *s, const int32_t *tokens, const int *lens,
 	for (int i = 0; i < n; i++)
 		if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
 			return -EINVAL;
-	const size_t E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
-	int *seq_start = s->seq_idx, *seq_len = s->seq_idx + n;
-	float *row = s->xb;
-	for (int i = 0, t = 0; i < n_seq; i++)
-		for (int p = 0; p < lens[i]; p++, t++) {
-			seq_start[t] = t - p;
-			seq_len[t] = lens[i];
-			float *x = s->x + (size_t)t * E;
-			mat_row(&m->tok_embd, tokens[t], x);
-			mat_row(&m->pos_embd, p, row);
-			add_rows(x, row, E);
-			mat_row(&m->type_embd, 0, row);
-			add_rows(x, row, E);
-			kt_layernorm(x, x, m->embd_norm, m->embd_norm_b, (int)E, hp->norm_eps);
-		}
+	const size_t E = (size_t)hp->n_embd;
+	int *seq_first = s->seq_idx, *pos = s->seq_idx + s->n_ctx;
+	for (int i = 0, t = 0; i < n_seq; i++) {
+		seq_first[i] = t;
+		for (int p = 0; p < lens[i]; p++)
+			pos[t++] = p;
+	}
+	struct bert_embd_job ej = {s, tokens, n};
+	kt_pool_run(s->pool, bert_embd_task, &ej);
 	for (int li = 0; li < hp->n_layer; li++) {
 		const struct layer *l = &m->layers[li];
-		kt_matmul(s->pool, &l->wq, s->x, n, s->q, s->work);
-		kt_matmul(s->pool, &l->wk, s->x, n, s->k, s->work);
-		kt_matmul(s->pool, &l->wv, s->x, n, s->v, s->work);
-		add_bias(s->q, l->bq, n, (int)E);
-		add_bias(s->k, l->bk, n, (int)E);
-		add_bias(s->v, l->bv, n, (int)E);
-		struct bert_attn_job job = {s, seq_start, seq_len, n};
-		kt_pool_run(s->pool, bert_attn_task, &job);
-		kt_matmul(s->pool, &l->wo, s->att_out, n, s->xb, s->work);
-		add_bias(s->xb, l->bo, n, (int)E);
-		for (int t = 0; t < n; t++) {
-			float *x = s->x + (size_t)t * E;
-			add_rows(x, s->xb + (size_t)t * E, E);
-			kt_layernorm(x, x, l->attn_out_norm, l->attn_out_norm_b, (int)E, hp->norm_eps);
-		}
-		kt_matmul(s->pool, &l->w_up, s->x, n, s->up, s->work);
-		add_bias(s->up, l->b_up, n, (int)F);
-		gelu(s->up, (size_t)n * F);
-		kt_matmul(s->pool, &l->w_down, s->up, n, s->xb, s->work);
-		add_bias(s->xb, l->b_down, n, (int)E);
-		for (int t = 0; t < n; t++) {
-			float *x = s->x + (size_t)t * E;
-			add_rows(x, s->xb + (size_t)t * E, E);
-			kt_layernorm(x, x, l->layer_out_norm, l->layer_out_norm_b, (int)E, hp->norm_eps);
-		}
+		kt_matmul_ex(s->pool, &l->wq, s->x, n, s->q, s->work, l->bq, KT_ACT_NONE);
+		kt_matmul_ex(s->pool, &l->wk, s->x, n, s->k, s->work, l->bk, KT_ACT_NONE);
+		kt_matmul_ex(s->pool, &l->wv, s->x, n, s->v, s->work, l->bv, KT_ACT_NONE);
+		struct bert_attn_job aj = {.s = s, .lens = lens, .n_seq = n_seq};
+		atomic_init(&aj.next, 0);
+		kt_pool_run(s->pool, bert_attn_task, &aj);
+		kt_matmul_ex(s->pool, &l->wo, s->att_out, n, s->xb, s->work, l->bo, KT_ACT_NONE);
+		struct bert_norm_job nj = {s, l->attn_out_norm, l->attn_out_norm_b, n};
+		kt_pool_run(s->pool, bert_norm_task, &nj);
+		kt_matmul_ex(s->pool, &l->w_up, s->x, n, s->up, s->work, l->b_up, KT_ACT_GELU);
+		kt_matmul_ex(s->pool, &l->w_down, s->up, n, s->xb, s->work, l->b_down, KT_ACT_NONE);
+		nj.w = l->layer_out_norm;
+		nj.b = l->layer_out_norm_b;
+		kt_pool_run(s->pool, bert_norm_task, &nj);
 	}
-	for (int i = 0, t0 = 0; i < n_seq; t0 += lens[i], i++) {
+	for (int i = 0; i < n_seq; i++) {
+		const float *x = s->x + (size_t)seq_first[i] * E;
 		float *o = out + (size_t)i * E;
 		if (hp->pooling == POOL_CLS) {
-			memcpy(o, s->x + (size_t)t0 * E, E * sizeof(float));
+			memcpy(o, x, E * sizeof(float));
 		} else {
 			memset(o, 0, E * sizeof(float));
-			for (int t = t0; t < t0 + lens[i]; t++)
-				add_rows(o, s->x + (size_t)t * E, E);
+			for (int t = 0; t < lens[i]; t++)
+				for (size_t e = 0; e < E; e++)
+					o[e] += x[(size_t)t * E + e];
 			for (size_t e = 0; e < E; e++)
 				o[e] /= (float)lens[i];
 		}

@@ -16,16 +16,22 @@ outbox=${3:?usage: hot-folder.sh MOUNTPOINT INBOX OUTBOX}
 timeout=${SEEKFS_TIMEOUT:-600}
 mkdir -p "$outbox"
 q=$mnt/queries
-names=()
+names=() bases=()
+n=0
 for f in "$inbox"/*; do
 	[ -f "$f" ] || continue
-	name=hf-$$-$(basename "$f" | tr -c 'A-Za-z0-9._-' _)
+	# request names are ours to choose: a number, so that no name can end
+	# like a result file (x.json, x.status, ...)
+	n=$((n + 1))
+	name=hf-$$-$n
 	cp "$f" "$q/.$name.tmp"
 	mv "$q/.$name.tmp" "$q/$name"
 	names+=("$name")
+	bases+=("$(basename "$f")")
 	echo "submitted $f as $name"
 done
-for name in "${names[@]}"; do
+for i in "${!names[@]}"; do
+	name=${names[$i]} base=${bases[$i]}
 	waited=0
 	until [ -e "$q/$name.done" ]; do
 		sleep 0.2
@@ -36,10 +42,10 @@ for name in "${names[@]}"; do
 		fi
 	done
 	if [ -e "$q/$name.answer" ]; then
-		cp "$q/$name.answer" "$outbox/${name#hf-$$-}.answer"
+		cp "$q/$name.answer" "$outbox/$base.answer"
 		echo "answered $name"
 	else
-		cp "$q/$name.error" "$outbox/${name#hf-$$-}.error"
+		cp "$q/$name.error" "$outbox/$base.error"
 		echo "failed $name: $(cat "$q/$name.error")"
 	fi
 	rm "$q/$name"

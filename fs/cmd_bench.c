@@ -2,9 +2,17 @@
  * seekfs bench: prefill and decode speed of a model on this machine, next to
  * the physical limit measured in the same run. Decode reads every weight
  * once per token, so its ceiling is memory bandwidth / bytes of weights.
+ *
+ * For an embedding (bert) model it measures session_embed over batches of
+ * sequences instead: tokens/s and GFLOP/s, next to the arithmetic peak of
+ * the machine measured in the same run (an FMA loop on the pool's
+ * threads), because embedding a batch is bound by arithmetic, not memory.
  */
 #include <errno.h>
 #include <getopt.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,25 +64,212 @@ static double measure_bandwidth(struct kt_pool *pool, size_t bytes)
 	return best;
 }
 
+/* ---- arithmetic peak ------------------------------------------------------ */
+
+struct peak_job {
+	long iters;
+	float sink[64];
+};
+
+#if defined(__x86_64__) || defined(__i386__)
+/* 12 independent chains of 8-float FMAs: enough in flight to cover the FMA
+ * latency on both FMA pipes of current x86 cores, so the loop runs at the
+ * core's FMA throughput. 192 FLOPs per iteration. */
+__attribute__((target("avx2,fma")))
+static void peak_task(void *ctx, int ith, int nth)
+{
+	struct peak_job *j = ctx;
+	(void)nth;
+	const __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-6f);
+	/* named variables, not an array, so that they live in registers; all
+	 * different, so that the compiler cannot merge the chains */
+	const __m256 one = _mm256_set1_ps(1.0f);
+	__m256 a0 = _mm256_set1_ps((float)ith), a1 = _mm256_add_ps(a0, one);
+	__m256 a2 = _mm256_add_ps(a1, one), a3 = _mm256_add_ps(a2, one);
+	__m256 a4 = _mm256_add_ps(a3, one), a5 = _mm256_add_ps(a4, one);
+	__m256 a6 = _mm256_add_ps(a5, one), a7 = _mm256_add_ps(a6, one);
+	__m256 a8 = _mm256_add_ps(a7, one), a9 = _mm256_add_ps(a8, one);
+	__m256 a10 = _mm256_add_ps(a9, one), a11 = _mm256_add_ps(a10, one);
+	for (long i = 0; i < j->iters; i++) {
+		a0 = _mm256_fmadd_ps(a0, mul, add);
+		a1 = _mm256_fmadd_ps(a1, mul, add);
+		a2 = _mm256_fmadd_ps(a2, mul, add);
+		a3 = _mm256_fmadd_ps(a3, mul, add);
+		a4 = _mm256_fmadd_ps(a4, mul, add);
+		a5 = _mm256_fmadd_ps(a5, mul, add);
+		a6 = _mm256_fmadd_ps(a6, mul, add);
+		a7 = _mm256_fmadd_ps(a7, mul, add);
+		a8 = _mm256_fmadd_ps(a8, mul, add);
+		a9 = _mm256_fmadd_ps(a9, mul, add);
+		a10 = _mm256_fmadd_ps(a10, mul, add);
+		a11 = _mm256_fmadd_ps(a11, mul, add);
+	}
+	__m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+				 _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+	s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+	float f[8];
+	_mm256_storeu_ps(f, s);
+	j->sink[ith & 63] = f[0]; /* kept so the loop is not optimised away */
+}
+
+/* FLOP/s of 8-float (AVX2) FMAs on all of the pool's threads, best of
+ * several passes; 0 when the CPU has no AVX2/FMA. */
+static double measure_peak(struct kt_pool *pool)
+{
+	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+		return 0;
+	struct peak_job j = {.iters = 4000000};
+	double best = 0;
+	for (int pass = 0; pass < 5; pass++) {
+		double t0 = cli_now();
+		kt_pool_run(pool, peak_task, &j);
+		double f = 192.0 * (double)j.iters * kt_pool_threads(pool) / (cli_now() - t0);
+		if (f > best)
+			best = f;
+	}
+	return best;
+}
+#else
+static double measure_peak(struct kt_pool *pool)
+{
+	(void)pool;
+	return 0;
+}
+#endif
+
+/* ---- embedding models ------------------------------------------------------ */
+
+/* session_embed over n_seq sequences of n_tok tokens each ([CLS], random
+ * ids, [SEP]), runs timed calls after one warm-up call. */
+static int bench_embed(struct model *m, struct kt_pool *pool, int n_seq, int n_tok, int runs)
+{
+	const struct model_hparams *hp = model_hparams(m);
+	const struct tok *tk = model_tok(m);
+	const int max = model_embed_max_tokens(m);
+	if (n_tok < 3 || n_tok > max) {
+		fprintf(stderr, "seekfs bench: -p %d: %s reads 3 to %d tokens per sequence\n", n_tok,
+			model_name(m), max);
+		return 2;
+	}
+	if ((long)n_seq * n_tok > 1 << 24) {
+		fprintf(stderr, "seekfs bench: %d x %d tokens is too many for one batch\n", n_seq, n_tok);
+		return 2;
+	}
+	const int total = n_seq * n_tok;
+	int32_t *toks = malloc((size_t)total * sizeof *toks);
+	int *lens = malloc((size_t)n_seq * sizeof *lens);
+	float *out = malloc((size_t)n_seq * (size_t)hp->n_embd * sizeof *out);
+	struct session *s = NULL;
+	char err[512];
+	int rc = 1;
+	if (!toks || !lens || !out) {
+		fprintf(stderr, "seekfs bench: out of memory\n");
+		goto out;
+	}
+	if (session_new(m, total, KT_F32, pool, &s, err, sizeof err)) {
+		fprintf(stderr, "seekfs bench: %s\n", err);
+		goto out;
+	}
+	const int32_t nv = tok_n_vocab(tk);
+	uint64_t x = 88172645463325252ULL;
+	for (int i = 0; i < n_seq; i++) {
+		int32_t *t = toks + (size_t)i * n_tok;
+		lens[i] = n_tok;
+		for (int p = 1; p < n_tok - 1; p++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			t[p] = (int32_t)(x % (uint64_t)nv);
+		}
+		t[0] = tok_bos(tk) >= 0 ? tok_bos(tk) : 0;
+		t[n_tok - 1] = tok_eos(tk) >= 0 ? tok_eos(tk) : 0;
+	}
+	/* the peak before and after the runs: on a shared machine a drop
+	 * between the two says the runs were slowed by someone else */
+	const double peak0 = measure_peak(pool);
+
+	/* the first call faults the weights in and wakes the threads */
+	if (session_embed(s, toks, lens, n_seq, out)) {
+		fprintf(stderr, "seekfs bench: session_embed failed\n");
+		goto out;
+	}
+	double best = 1e300, sum = 0;
+	for (int r = 0; r < runs; r++) {
+		double t0 = cli_now();
+		if (session_embed(s, toks, lens, n_seq, out)) {
+			fprintf(stderr, "seekfs bench: session_embed failed\n");
+			goto out;
+		}
+		double dt = cli_now() - t0;
+		sum += dt;
+		if (dt < best)
+			best = dt;
+	}
+	const double peak1 = measure_peak(pool), peak = peak0 > peak1 ? peak0 : peak1;
+	/* 2 FLOPs per weight per token in the matrix products; attention of a
+	 * sequence of L tokens is two L x L x (n_head * head_dim) products
+	 * (scores, weighted values) per layer. Norms, GELU and softmax are not
+	 * counted. */
+	const double mm = 2.0 * (double)model_matmul_params(m) * total;
+	const double attn = 4.0 * n_seq * (double)n_tok * n_tok *
+			    ((double)hp->n_head * hp->head_dim) * hp->n_layer;
+	const double mean = sum / runs;
+	printf("model      %s (%s, %d layers, n_embd %d, n_ff %d, vocab %d)\n", model_name(m),
+	       hp->arch_name, hp->n_layer, hp->n_embd, hp->n_ff, hp->n_vocab);
+	printf("threads    %d (%s)\n", kt_pool_threads(pool), kt_isa_name(kt_cpu_isa()));
+	if (peak > 0)
+		printf("peak       %.1f GFLOP/s measured: 8-float FMAs on %d threads (%.1f before "
+		       "the runs, %.1f after)\n", peak / 1e9, kt_pool_threads(pool), peak0 / 1e9,
+		       peak1 / 1e9);
+	else
+		printf("peak       not measured (no AVX2/FMA)\n");
+	printf("work       %.1f MFLOP per token: %.1f in matrix products, %.1f in attention\n",
+	       (mm + attn) / total / 1e6, mm / total / 1e6, attn / total / 1e6);
+	printf("embed      %d x %d tokens, best of %d: %.3f s = %.0f tok/s = %.1f GFLOP/s",
+	       n_seq, n_tok, runs, best, total / best, (mm + attn) / best / 1e9);
+	if (peak > 0)
+		printf(", %.0f%% of peak", 100.0 * (mm + attn) / best / peak);
+	printf("\n");
+	printf("           mean %.3f s = %.0f tok/s = %.1f GFLOP/s\n", mean, total / mean,
+	       (mm + attn) / mean / 1e9);
+	rc = 0;
+out:
+	free(toks);
+	free(lens);
+	free(out);
+	session_free(s);
+	return rc;
+}
+
+/* ---- the command ----------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: seekfs bench -m MODEL.gguf [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS]\n"
+		   "       seekfs bench -m EMBED_MODEL.gguf [-t THREADS] [-b SEQS] [-p TOKENS] [-r RUNS]\n"
+		   "  decoders: prefill and decode speed (default -p 128 -n 64);\n"
+		   "  embedding (bert) models: session_embed of SEQS sequences of TOKENS tokens\n"
+		   "  each, [CLS] and [SEP] included (default -b 32 -p 128 -r 5)\n");
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	const char *model_path = NULL;
-	int n_threads = 0, n_prompt = 128, n_gen = 64, c;
+	int n_threads = 0, n_prompt = 128, n_gen = 64, n_seq = 32, runs = 5, c;
 	optind = 1;
-	while ((c = getopt(argc, argv, "m:t:p:n:h")) != -1) {
+	while ((c = getopt(argc, argv, "m:t:p:n:b:r:h")) != -1) {
 		switch (c) {
 		case 'm': model_path = optarg; break;
 		case 't': if (cli_int(optarg, "-t", 1, 1024, &n_threads)) return 2; break;
 		case 'p': if (cli_int(optarg, "-p", 1, 1 << 20, &n_prompt)) return 2; break;
 		case 'n': if (cli_int(optarg, "-n", 1, 1 << 20, &n_gen)) return 2; break;
+		case 'b': if (cli_int(optarg, "-b", 1, 1 << 16, &n_seq)) return 2; break;
+		case 'r': if (cli_int(optarg, "-r", 1, 1000, &runs)) return 2; break;
 		default:
-			fprintf(c == 'h' ? stdout : stderr,
-				"usage: seekfs bench -m MODEL.gguf [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS]\n");
+			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (!model_path) {
-		fprintf(stderr, "usage: seekfs bench -m MODEL.gguf [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS]\n");
+	if (!model_path || optind != argc) {
+		usage(stderr);
 		return 2;
 	}
 	char err[512];
@@ -86,9 +281,15 @@ int cmd_bench(int argc, char **argv)
 	const struct model_hparams *hp = model_hparams(m);
 	struct kt_pool *pool = kt_pool_create(n_threads);
 	struct session *s = NULL;
-	int32_t *toks = malloc((size_t)(n_prompt + n_gen) * sizeof *toks);
-	float *logits = malloc((size_t)hp->n_vocab * sizeof(float));
+	int32_t *toks = NULL;
+	float *logits = NULL;
 	int rc = 1;
+	if (pool && hp->arch == ARCH_BERT) {
+		rc = bench_embed(m, pool, n_seq, n_prompt, runs);
+		goto out;
+	}
+	toks = malloc((size_t)(n_prompt + n_gen) * sizeof *toks);
+	logits = malloc((size_t)hp->n_vocab * sizeof(float));
 	if (!pool || !toks || !logits) {
 		fprintf(stderr, "seekfs bench: out of memory\n");
 		goto out;

@@ -634,12 +634,13 @@ int daemon_start(const struct daemon_opts *o, struct mount *m, struct daemon **o
 	d->m = m;
 	if (d->o.debounce_s <= 0)
 		d->o.debounce_s = 0.3;
-	d->n_workers = d->o.n_workers > 0 ? d->o.n_workers : 4;
+	d->n_workers = d->o.n_workers > 0 ? d->o.n_workers : 32;
 	d->jobs_tail = &d->jobs;
 	d->inotify_fd = -1;
 	d->stop_pipe[0] = d->stop_pipe[1] = -1;
 	pthread_mutex_init(&d->mu, NULL);
-	pthread_mutex_init(&d->gen_mu, NULL);
+	pthread_cond_init(&d->cv_gen, NULL);
+	pthread_cond_init(&d->cv_gen_done, NULL);
 	pthread_rwlock_init(&d->ix_lock, NULL);
 	pthread_cond_init(&d->cv_q, NULL);
 	pthread_cond_init(&d->cv_doc, NULL);
@@ -685,6 +686,7 @@ int daemon_start(const struct daemon_opts *o, struct mount *m, struct daemon **o
 	}
 	d->workers = calloc((size_t)d->n_workers, sizeof *d->workers);
 	pthread_create(&d->loader, NULL, model_loader, d);
+	pthread_create(&d->gen_thread, NULL, gen_loop, d);
 	pthread_create(&d->indexer, NULL, docs_indexer, d);
 	pthread_create(&d->watcher, NULL, docs_watcher, d);
 	for (int i = 0; i < d->n_workers; i++)
@@ -704,12 +706,14 @@ void daemon_stop(struct daemon *d)
 	pthread_cond_broadcast(&d->cv_q);
 	pthread_cond_broadcast(&d->cv_doc);
 	pthread_cond_broadcast(&d->cv_model);
+	pthread_cond_broadcast(&d->cv_gen);
 	pthread_mutex_unlock(&d->mu);
 	if (write(d->stop_pipe[1], "x", 1) < 0) {
 		/* the watcher also polls stopping */
 	}
 	for (int i = 0; i < d->n_workers; i++)
 		pthread_join(d->workers[i], NULL);
+	pthread_join(d->gen_thread, NULL);
 	pthread_join(d->loader, NULL);
 	pthread_join(d->watcher, NULL);
 	pthread_join(d->indexer, NULL);
@@ -733,7 +737,8 @@ void daemon_stop(struct daemon *d)
 	close(d->stop_pipe[1]);
 	free(d->workers);
 	pthread_mutex_destroy(&d->mu);
-	pthread_mutex_destroy(&d->gen_mu);
+	pthread_cond_destroy(&d->cv_gen);
+	pthread_cond_destroy(&d->cv_gen_done);
 	pthread_rwlock_destroy(&d->ix_lock);
 	pthread_cond_destroy(&d->cv_q);
 	pthread_cond_destroy(&d->cv_doc);

@@ -37,7 +37,7 @@ int store_prepare(const char *root, struct store_paths *p, char *err, size_t err
 struct daemon_opts {
 	const struct store_paths *store;
 	int n_threads;      /* compute threads (0: all cores) */
-	int n_workers;      /* queries served at once (0: 4) */
+	int n_workers;      /* queries served at once (0: 32) */
 	double debounce_s;  /* quiet time before a changed document is reindexed (0: 0.3) */
 };
 

@@ -58,7 +58,11 @@ struct daemon {
 	struct query *active;
 	pthread_t *workers;
 	int n_workers;
-	pthread_mutex_t gen_mu; /* one generation at a time (see README) */
+	/* continuous batching (query.c): workers hand prepared generations to
+	 * one loop that decodes all running ones together */
+	struct gen *gen_pending, *gen_active;
+	pthread_cond_t cv_gen, cv_gen_done;
+	pthread_t gen_thread;
 	struct kt_pool *pool;
 	uint64_t n_queries, n_done, n_failed, n_cancelled;
 	uint64_t tokens_generated, tokens_prompt;
@@ -98,6 +102,7 @@ void daemon_gen_release(struct daemon *d, struct genmodel *g);
 
 /* query.c */
 void *query_worker(void *arg);
+void *gen_loop(void *arg);
 int query_write_result(struct daemon *d, const char *name, const char *suffix,
 		       const char *data, size_t len);
 void query_remove_results(struct daemon *d, const char *name);

@@ -300,7 +300,27 @@ static char *user_message(struct run *r, int n_src)
 	return buf;
 }
 
-static int generate(struct run *r, struct genmodel *g)
+/* ---- generation: prepared by a worker, decoded by the batching loop ------ */
+
+/* One query's generation. The worker fills it and hands it to gen_loop,
+ * which prefills it, then takes one decode step of every running
+ * generation of the same model per pass over the weights, and marks it
+ * finished; the worker then writes the results. */
+struct gen {
+	struct run *r;
+	struct genmodel *g;
+	struct session *s;
+	struct sampler *smp;
+	int32_t *prompt;
+	int n_prompt, n_ctx, sfd;
+	int32_t next, prev;  /* the token to feed next; the one before */
+	float *logits;       /* n_vocab: prefill's last row */
+	double t_start;
+	int finished, rc;
+	struct gen *next_gen;
+};
+
+static int gen_prepare(struct run *r, struct genmodel *g, struct gen *gn)
 {
 	struct daemon *d = r->d;
 	struct model *m = g->m;
@@ -309,16 +329,13 @@ static int generate(struct run *r, struct genmodel *g)
 	snprintf(r->gen_name, sizeof r->gen_name, "%s", g->name);
 	int n_ctx = hp->n_ctx_train < DEFAULT_CTX ? hp->n_ctx_train : DEFAULT_CTX;
 	int32_t *toks = NULL;
-	float *logits = NULL;
-	struct session *s = NULL;
-	struct sampler *smp = NULL;
 	char *prompt = NULL;
-	int rc = 0, n_src = r->req.mode == MODE_RAG ? r->n_hits : 0, n_prompt = 0;
+	int n_src = r->req.mode == MODE_RAG ? r->n_hits : 0, n_prompt = 0;
 	enum chat_tmpl tmpl = model_chat(m);
 	for (;;) {
 		char *user = user_message(r, n_src);
 		if (!user)
-			return -ENOMEM;
+			goto nomem;
 		struct chat_msg msgs[2];
 		int nm = 0;
 		if (n_src)
@@ -331,13 +348,11 @@ static int generate(struct run *r, struct genmodel *g)
 			chat_apply(tmpl, msgs, nm, 1, prompt, (size_t)need + 1);
 		free(user);
 		if (!prompt)
-			return -ENOMEM;
+			goto nomem;
 		size_t pl = strlen(prompt);
 		free(toks);
-		if (!(toks = malloc((pl + 2) * sizeof *toks))) {
-			free(prompt);
-			return -ENOMEM;
-		}
+		if (!(toks = malloc((pl + 2) * sizeof *toks)))
+			goto nomem;
 		int at = 0;
 		if (tok_add_bos(tk) && tok_bos(tk) >= 0 &&
 		    !(tmpl != CHAT_NONE && tok_find(tk, "<|begin_of_text|>") >= 0 &&
@@ -346,8 +361,7 @@ static int generate(struct run *r, struct genmodel *g)
 		int64_t k = tok_encode(tk, prompt, pl, tmpl != CHAT_NONE, toks + at, (int64_t)pl + 1);
 		if (k < 0) {
 			snprintf(r->err, sizeof r->err, "cannot tokenize the prompt");
-			rc = -EINVAL;
-			goto out;
+			goto fail;
 		}
 		n_prompt = at + (int)k;
 		if (n_prompt + r->req.max_tokens <= n_ctx || (n_src == 0 && n_prompt < n_ctx))
@@ -356,11 +370,12 @@ static int generate(struct run *r, struct genmodel *g)
 			snprintf(r->err, sizeof r->err, "the question is %d tokens; with max_tokens %d it "
 				 "does not fit the context of %d: shorten it or lower max_tokens",
 				 n_prompt, r->req.max_tokens, n_ctx);
-			rc = -E2BIG;
-			goto out;
+			goto fail;
 		}
 		n_src--; /* the least relevant source goes */
 	}
+	free(prompt);
+	prompt = NULL;
 	r->n_prompt = n_prompt;
 	struct sampler_params sp;
 	sampler_defaults(&sp);
@@ -369,88 +384,235 @@ static int generate(struct run *r, struct genmodel *g)
 	if (r->req.has_seed)
 		sp.seed = r->req.seed;
 	char e[512];
-	if ((rc = session_new(m, n_ctx, KT_F16, d->pool, &s, e, sizeof e))) {
+	memset(gn, 0, sizeof *gn);
+	gn->r = r;
+	gn->g = g;
+	gn->sfd = -1;
+	gn->prompt = toks;
+	gn->n_prompt = n_prompt;
+	gn->n_ctx = n_ctx;
+	toks = NULL;
+	if (session_new(m, n_ctx, KT_F16, d->pool, &gn->s, e, sizeof e)) {
 		snprintf(r->err, sizeof r->err, "%s", e);
-		goto out;
+		return -ENOMEM;
 	}
-	if (!(smp = sampler_new(&sp, hp->n_vocab)) ||
-	    !(logits = malloc((size_t)hp->n_vocab * sizeof *logits))) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	if (!(gn->smp = sampler_new(&sp, hp->n_vocab)) ||
+	    !(gn->logits = malloc((size_t)hp->n_vocab * sizeof *gn->logits)))
+		return -ENOMEM;
 	for (int i = 0; i < n_prompt; i++)
-		sampler_accept(smp, toks[i]);
+		sampler_accept(gn->smp, gn->prompt[i]);
 	char sp_path[4600];
 	qpath(d, r->q->name, ".stream", sp_path, sizeof sp_path);
-	int sfd = open(sp_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-	if (sfd < 0) {
-		rc = -errno;
+	gn->sfd = open(sp_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (gn->sfd < 0) {
 		snprintf(r->err, sizeof r->err, "cannot write %s.stream: %s", r->q->name, strerror(errno));
-		goto out;
+		return -EIO;
 	}
 	mount_notify_query(d->m, r->q->name);
-	double t0 = daemon_now();
-	if (session_forward(s, toks, n_prompt, 0, logits)) {
-		snprintf(r->err, sizeof r->err, "prompt evaluation failed");
-		rc = -EIO;
-		close(sfd);
-		goto out;
-	}
-	double t1 = daemon_now();
-	r->t_prefill = t1 - t0;
-	r->finish = "length";
-	int32_t prev = toks[n_prompt - 1];
-	char piece[256];
-	while (r->n_gen < r->req.max_tokens) {
-		if (cancelled(r)) {
-			r->finish = "cancelled";
-			break;
-		}
-		for (int32_t i = tok_n_vocab(tk); i < hp->n_vocab; i++)
-			logits[i] = -INFINITY;
-		int32_t next = sampler_sample(smp, logits);
-		r->n_gen++;
-		if (tok_is_eog(tk, next) || next == tok_bos(tk)) {
-			r->finish = "stop";
-			break;
-		}
-		sampler_accept(smp, next);
-		if (!tok_is_control(tk, next)) {
-			int len = tok_piece(tk, next, piece, sizeof piece);
-			const char *p = piece;
-			if (len > (int)sizeof piece)
-				len = sizeof piece;
-			if (tok_kind(tk) == TOK_SPM && prev == tok_bos(tk) && len > 0 && p[0] == ' ')
-				p++, len--;
-			if (len > 0) {
-				if (write(sfd, p, (size_t)len) != len || answer_append(r, p, (size_t)len)) {
-					snprintf(r->err, sizeof r->err, "cannot write %s.stream: %s",
-						 r->q->name, strerror(errno ? errno : ENOSPC));
-					rc = -EIO;
-					break;
-				}
-				mount_stream_wake(d->m, r->q->name);
-			}
-		}
-		prev = next;
-		if (session_pos(s) >= n_ctx) {
-			r->finish = "context";
-			break;
-		}
-		if (r->n_gen < r->req.max_tokens && session_forward(s, &next, 1, 0, logits)) {
-			snprintf(r->err, sizeof r->err, "decoding failed");
-			rc = -EIO;
-			break;
-		}
-	}
-	r->t_decode = daemon_now() - t1;
-	close(sfd);
-out:
+	return 0;
+nomem:
 	free(prompt);
 	free(toks);
+	return -ENOMEM;
+fail:
+	free(prompt);
+	free(toks);
+	return -EINVAL;
+}
+
+static void gen_free(struct gen *gn)
+{
+	if (gn->sfd >= 0)
+		close(gn->sfd);
+	free(gn->prompt);
+	free(gn->logits);
+	sampler_free(gn->smp);
+	session_free(gn->s);
+}
+
+/* Take the token the logits choose; 1 when this generation is finished. */
+static int gen_step(struct gen *gn, float *logits)
+{
+	struct run *r = gn->r;
+	const struct tok *tk = model_tok(gn->g->m);
+	const struct model_hparams *hp = model_hparams(gn->g->m);
+	if (cancelled(r)) {
+		r->finish = "cancelled";
+		return 1;
+	}
+	for (int32_t i = tok_n_vocab(tk); i < hp->n_vocab; i++)
+		logits[i] = -INFINITY; /* padding rows of the embedding */
+	int32_t next = sampler_sample(gn->smp, logits);
+	r->n_gen++;
+	if (tok_is_eog(tk, next) || next == tok_bos(tk)) {
+		r->finish = "stop";
+		return 1;
+	}
+	sampler_accept(gn->smp, next);
+	if (!tok_is_control(tk, next)) {
+		char piece[256];
+		int len = tok_piece(tk, next, piece, sizeof piece);
+		const char *p = piece;
+		if (len > (int)sizeof piece)
+			len = sizeof piece;
+		if (tok_kind(tk) == TOK_SPM && gn->prev == tok_bos(tk) && len > 0 && p[0] == ' ')
+			p++, len--;
+		if (len > 0) {
+			if (write(gn->sfd, p, (size_t)len) != len || answer_append(r, p, (size_t)len)) {
+				snprintf(r->err, sizeof r->err, "cannot write %s.stream: %s", r->q->name,
+					 strerror(errno ? errno : ENOSPC));
+				gn->rc = -EIO;
+				return 1;
+			}
+			mount_stream_wake(r->d->m, r->q->name);
+		}
+	}
+	gn->prev = next;
+	gn->next = next;
+	if (session_pos(gn->s) >= gn->n_ctx) {
+		r->finish = "context";
+		return 1;
+	}
+	if (r->n_gen >= r->req.max_tokens) {
+		r->finish = "length";
+		return 1;
+	}
+	return 0;
+}
+
+static void gen_finish(struct daemon *d, struct gen *gn)
+{
+	gn->r->t_decode = daemon_now() - gn->t_start;
+	pthread_mutex_lock(&d->mu);
+	struct gen **pp = &d->gen_active;
+	while (*pp && *pp != gn)
+		pp = &(*pp)->next_gen;
+	if (*pp)
+		*pp = gn->next_gen;
+	gn->finished = 1;
+	pthread_cond_broadcast(&d->cv_gen_done);
+	pthread_mutex_unlock(&d->mu);
+}
+
+void *gen_loop(void *arg)
+{
+	struct daemon *d = arg;
+	int max = session_batch_max();
+	struct gen **batch = calloc((size_t)max, sizeof *batch);
+	int32_t *tokens = calloc((size_t)max, sizeof *tokens);
+	float *logits = NULL;
+	size_t logits_cap = 0;
+	for (;;) {
+		pthread_mutex_lock(&d->mu);
+		while (!d->gen_pending && !d->gen_active && !d->stopping)
+			pthread_cond_wait(&d->cv_gen, &d->mu);
+		if (!d->gen_pending && !d->gen_active && d->stopping) {
+			pthread_mutex_unlock(&d->mu);
+			break;
+		}
+		/* admit the waiting ones, oldest first, as far as a batch goes */
+		int n_active = 0;
+		for (struct gen *g = d->gen_active; g; g = g->next_gen)
+			n_active++;
+		struct gen *admit = NULL, **at = &admit;
+		while (d->gen_pending && n_active < max) {
+			struct gen *g = d->gen_pending;
+			d->gen_pending = g->next_gen;
+			g->next_gen = NULL;
+			*at = g;
+			at = &g->next_gen;
+			n_active++;
+		}
+		pthread_mutex_unlock(&d->mu);
+		/* prefill the new ones (each in one batch of its own) */
+		while (admit) {
+			struct gen *g = admit;
+			admit = g->next_gen;
+			double t0 = daemon_now();
+			int rc = cancelled(g->r) ? 1 : session_forward(g->s, g->prompt, g->n_prompt, 0,
+								       g->logits);
+			g->t_start = daemon_now();
+			g->r->t_prefill = g->t_start - t0;
+			g->prev = g->prompt[g->n_prompt - 1];
+			pthread_mutex_lock(&d->mu);
+			g->next_gen = d->gen_active;
+			d->gen_active = g;
+			pthread_mutex_unlock(&d->mu);
+			if (rc < 0) {
+				snprintf(g->r->err, sizeof g->r->err, "prompt evaluation failed");
+				g->rc = -EIO;
+			}
+			if (rc || gen_step(g, g->logits))
+				gen_finish(d, g);
+		}
+		/* one decode step for every running generation, a batch per model */
+		pthread_mutex_lock(&d->mu);
+		struct gen *todo[256];
+		int nt = 0;
+		for (struct gen *g = d->gen_active; g && nt < 256; g = g->next_gen)
+			todo[nt++] = g;
+		pthread_mutex_unlock(&d->mu);
+		while (nt > 0) {
+			struct genmodel *gm = todo[0]->g;
+			int nb = 0, rest = 0;
+			for (int i = 0; i < nt; i++) {
+				if (todo[i]->g == gm && nb < max) {
+					batch[nb] = todo[i];
+					tokens[nb++] = todo[i]->next;
+				} else {
+					todo[rest++] = todo[i];
+				}
+			}
+			nt = rest;
+			size_t vocab = (size_t)model_hparams(gm->m)->n_vocab;
+			if (logits_cap < (size_t)nb * vocab) {
+				free(logits);
+				logits_cap = (size_t)max * vocab;
+				logits = malloc(logits_cap * sizeof *logits);
+			}
+			struct session *ss[nb];
+			for (int i = 0; i < nb; i++)
+				ss[i] = batch[i]->s;
+			int rc = logits ? session_decode_batch(ss, tokens, nb, logits) : -ENOMEM;
+			for (int i = 0; i < nb; i++) {
+				if (rc) {
+					snprintf(batch[i]->r->err, sizeof batch[i]->r->err,
+						 "decoding failed: %s", strerror(-rc));
+					batch[i]->rc = rc;
+					gen_finish(d, batch[i]);
+				} else if (gen_step(batch[i], logits + (size_t)i * vocab)) {
+					gen_finish(d, batch[i]);
+				}
+			}
+		}
+	}
+	free(batch);
+	free(tokens);
 	free(logits);
-	sampler_free(smp);
-	session_free(s);
+	return NULL;
+}
+
+/* Prepare the generation, hand it to the batching loop, wait for its end. */
+static int generate(struct run *r, struct genmodel *g)
+{
+	struct daemon *d = r->d;
+	struct gen gn;
+	memset(&gn, 0, sizeof gn);
+	gn.sfd = -1;
+	int rc = gen_prepare(r, g, &gn);
+	if (!rc) {
+		pthread_mutex_lock(&d->mu);
+		struct gen **pp = &d->gen_pending;
+		while (*pp)
+			pp = &(*pp)->next_gen;
+		*pp = &gn;
+		pthread_cond_broadcast(&d->cv_gen);
+		while (!gn.finished)
+			pthread_cond_wait(&d->cv_gen_done, &d->mu);
+		pthread_mutex_unlock(&d->mu);
+		rc = gn.rc;
+	}
+	gen_free(&gn);
 	return rc;
 }
 
@@ -634,9 +796,7 @@ static void run_query(struct daemon *d, struct query *q)
 				 "models/ or write a model's name into models/generator");
 		goto done;
 	}
-	pthread_mutex_lock(&d->gen_mu);
 	int rc = generate(&r, g);
-	pthread_mutex_unlock(&d->gen_mu);
 	daemon_gen_release(d, g);
 	if (rc) {
 		if (!r.err[0])

@@ -38,6 +38,19 @@ int ix_embedder_open(struct index *ix, const char *path, char *err, size_t errsz
 		model_free(m);
 		return rc;
 	}
+	struct kt_pool *qpool = kt_pool_create(1);
+	struct session *qs = NULL;
+	if (!qpool || session_new(m, max, KT_F32, qpool, &qs, e, sizeof e)) {
+		int rc = ix_err(err, errsz, -ENOMEM, "embedder %s: %s", path,
+				qpool ? e : "cannot start threads");
+		kt_pool_destroy(qpool);
+		session_free(s);
+		kt_pool_destroy(pool);
+		model_free(m);
+		return rc;
+	}
+	ix->qsess = qs;
+	ix->qpool = qpool;
 	struct stat st;
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
@@ -56,6 +69,10 @@ void ix_embedder_close(struct index *ix)
 {
 	session_free(ix->sess);
 	kt_pool_destroy(ix->pool);
+	session_free(ix->qsess);
+	kt_pool_destroy(ix->qpool);
+	ix->qsess = NULL;
+	ix->qpool = NULL;
 	model_free(ix->model);
 	free(ix->ids);
 	ix->sess = NULL;
@@ -128,5 +145,34 @@ done:
 	free(tmp);
 out:
 	pthread_mutex_unlock(&ix->emb_mu);
+	return rc;
+}
+
+int ix_embed_query(struct index *ix, const char *text, size_t len, float *out,
+		   char *err, size_t errsz)
+{
+	if (!ix->model)
+		return ix_err(err, errsz, -EINVAL, "no embedding model");
+	const struct tok *tk = model_tok(ix->model);
+	int max = ix->max_tokens;
+	int32_t *ids = malloc((len + 16) * sizeof *ids);
+	if (!ids)
+		return ix_err(err, errsz, -ENOMEM, "out of memory");
+	int64_t k = tok_encode(tk, text, len, 0, ids + 1, (int64_t)len + 8);
+	int rc = 0;
+	if (k < 0) {
+		rc = ix_err(err, errsz, -EINVAL, "cannot tokenize the question");
+	} else {
+		if (k > max - 2)
+			k = max - 2;
+		ids[0] = tok_bos(tk);
+		ids[k + 1] = tok_eos(tk);
+		int n = (int)k + 2;
+		pthread_mutex_lock(&ix->q_mu);
+		if (session_embed(ix->qsess, ids, &n, 1, out))
+			rc = ix_err(err, errsz, -EIO, "the embedding forward pass failed");
+		pthread_mutex_unlock(&ix->q_mu);
+	}
+	free(ids);
 	return rc;
 }

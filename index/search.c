@@ -277,7 +277,7 @@ int index_search(struct index *ix, const char *query, const struct search_opts *
 		if (!(qv = malloc((size_t)ix->dim * sizeof *qv)))
 			rc = ix_err(err, errsz, -ENOMEM, "out of memory");
 		else
-			rc = ix_embed(ix, &query, &ql, 1, qv, err, errsz);
+			rc = ix_embed_query(ix, query, ql, qv, err, errsz);
 		if (rc) {
 			free(qv);
 			words_free(&ws);

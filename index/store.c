@@ -356,6 +356,7 @@ int index_open(const char *dir, const struct index_opts *o, struct index **out,
 	pthread_mutex_init(&ix->mu, NULL);
 	pthread_mutex_init(&ix->wmu, NULL);
 	pthread_mutex_init(&ix->emb_mu, NULL);
+	pthread_mutex_init(&ix->q_mu, NULL);
 	int rc;
 	char path[4200];
 	if (!(ix->dir = strdup(dir))) {
@@ -464,6 +465,7 @@ void index_close(struct index *ix)
 	pthread_mutex_destroy(&ix->mu);
 	pthread_mutex_destroy(&ix->wmu);
 	pthread_mutex_destroy(&ix->emb_mu);
+	pthread_mutex_destroy(&ix->q_mu);
 	free(ix->dir);
 	free(ix);
 }
@@ -987,7 +989,10 @@ int index_embed_pending(struct index *ix, int64_t max, int64_t *done, char *err,
 		if (!st)
 			rc = ix_sql_err(ix, err, errsz, "reading chunks");
 		else {
-			sqlite3_bind_int(st, 1, batch * 4 < 256 ? batch * 4 : 256);
+			int64_t want = batch * 4 < 256 ? batch * 4 : 256;
+			if (max > 0 && max - total < want)
+				want = max - total;
+			sqlite3_bind_int64(st, 1, want);
 			while (sqlite3_step(st) == SQLITE_ROW) {
 				ids[n] = sqlite3_column_int64(st, 0);
 				lens[n] = (size_t)sqlite3_column_bytes(st, 1);

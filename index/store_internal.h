@@ -26,6 +26,11 @@ struct index {
 	struct model *model;
 	struct session *sess;
 	struct kt_pool *pool;
+	/* questions get a session and a thread of their own, so that a search
+	 * never waits for a writer's embedding batch (q_mu guards them) */
+	struct session *qsess;
+	struct kt_pool *qpool;
+	pthread_mutex_t q_mu;
 	int dim, max_tokens;
 	char embedder_path[1024], embedder_id[300];
 	int32_t *ids;          /* token scratch */
@@ -58,6 +63,9 @@ void ix_embedder_close(struct index *ix);
  * says). Text beyond the model's input is cut off. Takes emb_mu. */
 int ix_embed(struct index *ix, const char *const *texts, const size_t *lens, int n,
 	     float *out, char *err, size_t errsz);
+/* Embed one question (the query session; takes q_mu only). */
+int ix_embed_query(struct index *ix, const char *text, size_t len, float *out,
+		   char *err, size_t errsz);
 
 /* vectors.c: FAISS, under ix->mu. */
 struct vecindex *vec_new(int dim, enum index_vectors kind, char *err, size_t errsz);

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <omp.h>
+
 #include <xxhash.h>
 
 #include <faiss/c_api/IndexFlat_c.h>
@@ -51,8 +53,17 @@ static int faiss_fail(char *err, size_t errsz, const char *what)
 	return ix_err(err, errsz, -EIO, "FAISS: %s: %s", what, m ? m : "unknown error");
 }
 
+/* FAISS parallelises over queries; seekfs asks one at a time, and idle
+ * OpenMP workers spin and take a core from the embedder. The setting is
+ * per calling thread, so every entry into FAISS makes it. */
+static void one_thread(void)
+{
+	omp_set_num_threads(1);
+}
+
 struct vecindex *vec_new(int dim, enum index_vectors kind, char *err, size_t errsz)
 {
+	one_thread();
 	struct vecindex *v = calloc(1, sizeof *v);
 	if (!v) {
 		ix_err(err, errsz, -ENOMEM, "out of memory");
@@ -86,6 +97,7 @@ int64_t vec_count(const struct vecindex *v)
 int vec_add(struct vecindex *v, const int64_t *ids, const float *x, int64_t n,
 	    char *err, size_t errsz)
 {
+	one_thread();
 	if (n > 0 && faiss_Index_add_with_ids(v->idx, n, x, ids))
 		return faiss_fail(err, errsz, "add");
 	return 0;
@@ -93,6 +105,7 @@ int vec_add(struct vecindex *v, const int64_t *ids, const float *x, int64_t n,
 
 int vec_remove(struct vecindex *v, const int64_t *ids, int64_t n, char *err, size_t errsz)
 {
+	one_thread();
 	if (n <= 0)
 		return 0;
 	if (v->kind == IX_VEC_HNSW)
@@ -109,6 +122,7 @@ int vec_remove(struct vecindex *v, const int64_t *ids, int64_t n, char *err, siz
 int vec_search(struct vecindex *v, const float *q, int k, int64_t *ids, float *scores,
 	       char *err, size_t errsz)
 {
+	one_thread();
 	if (faiss_Index_search(v->idx, 1, q, k, scores, ids))
 		return faiss_fail(err, errsz, "search");
 	return 0;
@@ -202,6 +216,7 @@ int vec_save(struct vecindex *v, const char *path, char *err, size_t errsz)
 
 int vec_load(const char *path, int dim, struct vecindex **out, char *err, size_t errsz)
 {
+	one_thread();
 	int fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return ix_err(err, errsz, -errno, "%s: %s", path, strerror(errno));

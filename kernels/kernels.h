@@ -3,11 +3,11 @@
  *
  * Everything that touches weights element by element lives here: the block
  * formats of GGUF tensor types (dequantisation, quantisation, dot products),
- * matrix products split over a thread pool, and the small per-token ops of a
- * transformer (RMSNorm, RoPE, softmax, SwiGLU). The CPU implementation has a
- * scalar reference for every op and AVX2/FMA fast paths chosen at run time;
- * the CUDA backend (kernels/cuda) implements the same ops and is tested
- * against the CPU.
+ * matrix products split over a thread pool, attention, and the small
+ * per-token ops of a transformer (RMSNorm, LayerNorm, RoPE, softmax, SwiGLU,
+ * GELU). The CPU implementation has a scalar reference for every op and
+ * AVX2/FMA fast paths chosen at run time; the CUDA backend (kernels/cuda)
+ * implements the same ops and is tested against the CPU.
  *
  * Conventions: a matrix is row-major, one row = kt_row_bytes(type, cols)
  * bytes; GGUF's ne[0] is the number of columns. Functions here never print
@@ -107,21 +107,48 @@ struct kt_mat {
 size_t kt_matmul_work_bytes(const struct kt_mat *w, int nb);
 /* y[b*w->rows + r] = sum_c W[r][c] * x[b*w->cols + c] for b < nb.
  * work: kt_matmul_work_bytes(w, nb) bytes owned by the caller. Rows of W
- * are split over the pool's threads; each row is read once for all nb. */
+ * are split over the pool's threads; each row is read once for all nb.
+ *
+ * Each y is kt_vec_dot of the row and the (quantised) activations, bit for
+ * bit, except for float weights (F32, F16, BF16) with nb >= KT_GEMM_MIN_NB
+ * on AVX2: those go through a register-blocked GEMM whose sums run in
+ * another order (one FMA chain per output over c = 0, 1, ...), equal to
+ * the dot products up to float rounding. Within each path a y depends
+ * only on its row and its activation row: not on the thread count or on
+ * where in the batch the row is. */
 void kt_matmul(struct kt_pool *pool, const struct kt_mat *w, const float *x,
 	       int nb, float *y, void *work);
+#define KT_GEMM_MIN_NB 4
+
+/* What kt_matmul_ex applies to each output after the product. */
+enum kt_act {
+	KT_ACT_NONE = 0,
+	KT_ACT_GELU = 1, /* the exact form, x/2 (1 + erf(x / sqrt 2)), as kt_gelu */
+};
+/* kt_matmul, then y = act(y + bias[r]) (bias may be NULL), fused into the
+ * product where the GEMM runs. */
+void kt_matmul_ex(struct kt_pool *pool, const struct kt_mat *w, const float *x,
+		  int nb, float *y, void *work, const float *bias, enum kt_act act);
 
 /* ---- transformer ops (CPU, float) -------------------------------------- */
 
 /* out = x / rms(x) * w over n elements (w may be NULL: no scale). */
 void kt_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
-/* out = (x - mean) / sd * w + b (w, b may be NULL). */
+/* out = (x - mean) / sd * w + b (w, b may be NULL); mean and variance are
+ * summed in double. out may be x. */
 void kt_layernorm(float *out, const float *x, const float *w, const float *b,
 		  int n, float eps);
+void kt_layernorm_isa(enum kt_isa isa, float *out, const float *x, const float *w,
+		      const float *b, int n, float eps);
 /* In-place softmax over n elements. */
 void kt_softmax(float *x, int n);
 /* gate[i] = silu(gate[i]) * up[i]. */
 void kt_swiglu(float *gate, const float *up, int n);
+/* x[i] = x[i]/2 (1 + erf(x[i] / sqrt 2)), GELU as BERT models are trained
+ * with. The scalar reference uses erff; AVX2 a rational approximation of
+ * erf within 4e-7 of it. */
+void kt_gelu(float *x, int64_t n);
+void kt_gelu_isa(enum kt_isa isa, float *x, int64_t n);
 
 enum kt_rope_mode { KT_ROPE_NORM = 0, KT_ROPE_NEOX = 2 };
 /* Rotate n_heads heads of head_dim each in x (contiguous) for position pos.
@@ -143,6 +170,20 @@ void kt_attn_head(enum kt_type kvt, const void *k, const void *v, size_t stride,
 void kt_attn_head_isa(enum kt_isa isa, enum kt_type kvt, const void *k,
 		      const void *v, size_t stride, const float *q, int n, int hd,
 		      float scale, float *scratch, float *out);
+
+/* Attention of one head over a whole sequence of n tokens, every token
+ * seeing every other (an encoder's self-attention): out_i = softmax_j(q_i .
+ * k_j * scale) . v_j for i < n. Row i of q, k, v and out is at + i*stride
+ * floats (a head's slice of rows holding all heads); all F32; hd <= 512.
+ * scratch: kt_attn_seq_scratch(n, hd) floats owned by the caller. The
+ * scalar reference is kt_attn_head per row; AVX2 (hd a multiple of 8)
+ * computes the scores and the weighted sums as small matrix products and
+ * exp with a polynomial, equal up to float rounding. */
+size_t kt_attn_seq_scratch(int n, int hd);
+void kt_attn_seq(const float *q, const float *k, const float *v, size_t stride, int n,
+		 int hd, float scale, float *scratch, float *out);
+void kt_attn_seq_isa(enum kt_isa isa, const float *q, const float *k, const float *v,
+		     size_t stride, int n, int hd, float scale, float *scratch, float *out);
 
 /* ---- backends ---------------------------------------------------------- */
 

@@ -484,6 +484,44 @@ static void run_model(const struct cfg *c, const struct tbound *tb, const char *
 	T_CHECK(e <= tb->incr, "%s: two chunks differ from one batch: max rel err %g > %g at "
 		"token %zu logit %zu", base, e, tb->incr, where / N_VOCAB, where % N_VOCAB);
 
+	/* Continuous batching: three sessions at different positions take one
+	 * decode step each in one pass, twice; each must give the logits the
+	 * whole sequence gave at that position. */
+	{
+		struct session *sb[3] = {NULL, NULL, NULL};
+		static const int at[3] = {4, 7, 9};
+		float *out = calloc((size_t)3 * N_VOCAB, sizeof(float));
+		T_REQUIRE(out, "out of memory");
+		for (int i = 0; i < 3; i++) {
+			T_REQUIRE(session_new(m, 16, KT_F32, pool, &sb[i], err, sizeof err) == 0,
+				  "session_new: %s", err);
+			T_CHECK(session_forward(sb[i], SEQ, at[i], 0, NULL) == 0, "%s: prefix", base);
+		}
+		for (int step = 0; step < 2; step++) {
+			int32_t tok[3];
+			for (int i = 0; i < 3; i++)
+				tok[i] = SEQ[at[i] + step];
+			rc = session_decode_batch(sb, tok, 3, out);
+			T_CHECK(rc == 0, "%s: session_decode_batch: %d", base, rc);
+			for (int i = 0; i < 3 && !rc; i++) {
+				const float *want = batch + (size_t)(at[i] + step) * N_VOCAB;
+				e = rel_err(out + (size_t)i * N_VOCAB, want, N_VOCAB, &where);
+				T_CHECK(e <= tb->incr, "%s: batched decode of session %d at position %d "
+					"differs from one batch: max rel err %g > %g at logit %zu",
+					base, i, at[i] + step, e, tb->incr, where);
+				T_CHECK(session_pos(sb[i]) == at[i] + step + 1, "%s: pos %d", base,
+					session_pos(sb[i]));
+			}
+		}
+		struct session *twice[2] = {sb[0], sb[0]};
+		int32_t two[2] = {1, 2};
+		T_CHECK(session_decode_batch(twice, two, 2, out) == -EINVAL,
+			"%s: a session twice in one batch was accepted", base);
+		for (int i = 0; i < 3; i++)
+			session_free(sb[i]);
+		free(out);
+	}
+
 	/* Errors: the context is 16 and 12 are used; ids must be < n_vocab. */
 	int32_t bad = N_VOCAB;
 	T_CHECK(session_forward(s1, &bad, 1, 0, incr) == -EINVAL, "%s: id %d accepted", base,

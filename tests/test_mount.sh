@@ -108,6 +108,27 @@ wait_for "$mnt/queries/s4.done"
 [ "$(cut -f3 "$mnt/queries/s3.hits")" = zebrafish.txt ] || fail "s3: $(cat "$mnt/queries/s3.hits")"
 ! grep -q rocks.txt "$mnt/queries/s4.hits" || fail "a removed document is still found"
 
+# a result over 64 KB is read back whole: a 100 KB question in search mode
+python3 -c 'import json; print(json.dumps({"q": "zebrafish " * 10000, "mode": "search", "k": 2}))' >"$mnt/queries/big"
+wait_for "$mnt/queries/big.done"
+size=$(stat -c %s "$mnt/queries/big.json")
+[ "$size" -gt 65536 ] || fail "big.json is only $size bytes"
+[ "$(cat "$mnt/queries/big.json" | wc -c)" = "$size" ] || fail "big.json read back short"
+python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["request"]["q"]) == 100000' "$mnt/queries/big.json" ||
+	fail "big.json does not parse whole"
+
+# the examples run: the hot folder and the batch script
+mkdir -p "$tmp/inbox"
+echo "How long should coffee steep?" >"$tmp/inbox/a.txt"
+echo '{"q": "Who created Unix?", "max_tokens": 32}' >"$tmp/inbox/b.json"
+echo '{"q": 1}' >"$tmp/inbox/c.json"
+bash "$src/examples/hot-folder.sh" "$mnt" "$tmp/inbox" "$tmp/outbox" >/dev/null || fail "hot-folder.sh"
+[ -s "$tmp/outbox/a.txt.answer" ] && [ -s "$tmp/outbox/b.json.answer" ] && [ -s "$tmp/outbox/c.json.error" ] ||
+	fail "hot-folder outbox: $(ls "$tmp/outbox")"
+printf 'Which planet is the largest?\nWhat grind suits a French press?\n' >"$tmp/questions"
+bash "$src/examples/batch.sh" "$mnt" "$tmp/questions" >"$tmp/batch.out" || fail "batch.sh"
+[ "$(grep -c '^== ' "$tmp/batch.out")" = 2 ] || fail "batch.sh printed: $(cat "$tmp/batch.out")"
+
 # status and metrics
 grep -q '^seekfs_queries_total ' "$mnt/status/metrics" || fail "metrics"
 python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$mnt/status/json" || fail "status/json"

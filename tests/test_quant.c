@@ -2,8 +2,9 @@
  * The CPU block kernels: the type table, hand-built blocks whose values are
  * known (so a layout error cannot pass), quantise/dequantise round trips,
  * dot products against a double-precision reference, the AVX2 paths
- * against the scalar reference, the thread pool, and kt_matmul against a
- * naive loop.
+ * against the scalar reference, the thread pool, kt_matmul against a
+ * naive loop, and the float GEMM with its bias and GELU epilogue against
+ * float64.
  *
  * Tolerances are stated where they are used, as bounds derived from the
  * formats (not fitted to the results): "A" is the largest magnitude in the
@@ -736,6 +737,7 @@ static void test_matmul(struct kt_pool **pools)
 		float *wf = xmalloc((size_t)(rows * cols) * 4), *wd = xmalloc((size_t)(rows * cols) * 4);
 		float *x = xmalloc((size_t)(17 * cols) * 4);
 		float *y = xmalloc((size_t)(17 * rows) * 4), *yn = xmalloc((size_t)(17 * rows) * 4);
+		float *yg = xmalloc((size_t)(17 * rows) * 4);
 		uint8_t *wq = xmalloc(rb * (size_t)rows), *xq = xmalloc(rx ? rx : 1);
 		double *Ax = xmalloc((size_t)(17 * cols) * 8);
 		double *Aw = xmalloc((size_t)(rows * cols) * 8);
@@ -752,6 +754,10 @@ static void test_matmul(struct kt_pool **pools)
 
 		for (int ni = 0; ni < 3; ni++) {
 			const int nb = nbs[ni];
+			/* Float weights in batches go through the GEMM, which sums
+			 * in another order: the same bits for every thread count,
+			 * and within the float bound below. */
+			const int gemm = has_avx2 && nb >= KT_GEMM_MIN_NB && dt == KT_F32;
 			/* The naive loop: the same quantisation and dot functions,
 			 * one at a time; kt_matmul must give identical floats. */
 			for (int b = 0; b < nb; b++) {
@@ -769,13 +775,17 @@ static void test_matmul(struct kt_pool **pools)
 				for (int64_t i = 0; i < nb * rows; i++)
 					y[i] = NAN;
 				kt_matmul(pools[pi], &m, x, nb, y, work);
+				if (gemm && pi == 0)
+					memcpy(yg, y, (size_t)(nb * rows) * 4);
+				const float *want = gemm ? yg : yn;
 				int64_t bad = -1;
 				for (int64_t i = 0; i < nb * rows && bad < 0; i++)
-					if (memcmp(&y[i], &yn[i], 4) != 0)
+					if (memcmp(&y[i], &want[i], 4) != 0)
 						bad = i;
-				T_CHECK(bad < 0, "%s nb=%d threads=%d: y[%lld] = %g, naive %g",
+				T_CHECK(bad < 0, "%s nb=%d threads=%d: y[%lld] = %g, %s %g",
 					kt_type_name(t), nb, kt_pool_threads(pools[pi]), (long long)bad,
-					bad >= 0 ? y[bad] : 0.0, bad >= 0 ? yn[bad] : 0.0);
+					bad >= 0 ? y[bad] : 0.0, gemm ? "one thread" : "naive",
+					bad >= 0 ? want[bad] : 0.0);
 				free(work);
 			}
 			/* And against float weights x float activations: the
@@ -794,9 +804,10 @@ static void test_matmul(struct kt_pool **pools)
 						if (t == KT_Q4_1 || t == KT_Q5_1)
 							tol += Aw[r * cols + c] * ax * 0x1p-10 * 1.01;
 					}
-					if (!(fabs(yn[b * rows + r] - ref) <= tol + 1e-30)) {
+					const float got = gemm ? yg[b * rows + r] : yn[b * rows + r];
+					if (!(fabs(got - ref) <= tol + 1e-30)) {
 						T_CHECK(0, "%s: y[%d][%lld] = %g, float ref %g, tol %g",
-							kt_type_name(t), b, (long long)r, yn[b * rows + r], ref, tol);
+							kt_type_name(t), b, (long long)r, got, ref, tol);
 						b = nb;
 						break;
 					}
@@ -807,10 +818,121 @@ static void test_matmul(struct kt_pool **pools)
 		free(x);
 		free(y);
 		free(yn);
+		free(yg);
 		free(wq);
 		free(xq);
 		free(Ax);
 		free(Aw);
+	}
+}
+
+/* The float GEMM behind kt_matmul_ex (float weights, nb >= KT_GEMM_MIN_NB,
+ * AVX2) and the epilogue of both paths: against float64 products with the
+ * bias and GELU, on shapes that leave partial tiles, panels, units and k
+ * chunks; the same bits for every thread count and wherever a token sits in
+ * the batch. Below KT_GEMM_MIN_NB: bit for bit the dot, the bias added,
+ * then kt_gelu. */
+static void test_gemm(struct kt_pool **pools)
+{
+	static const struct {
+		int64_t rows, cols;
+		int nb;
+	} shapes[] = {
+		{ 300, 600, 40 }, { 37, 200, 17 }, { 16, 8, 6 }, { 70, 1000, 200 },
+		{ 5, 24, 4 }, { 64, 384, 3 }, { 9, 40, 1 },
+	};
+	const enum kt_type types[] = { KT_F32, KT_F16, KT_BF16 };
+	uint64_t s = 777;
+
+	for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
+	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++)
+	for (int mode = 0; mode < 3; mode++) {
+		const int64_t rows = shapes[si].rows, cols = shapes[si].cols;
+		const int nb = shapes[si].nb;
+		const enum kt_type t = types[ti];
+		const enum kt_act act = mode == 2 ? KT_ACT_GELU : KT_ACT_NONE;
+		const size_t rb = kt_row_bytes(t, cols), ny = (size_t)(nb * rows);
+		float *wf = xmalloc((size_t)(rows * cols) * 4), *wd = xmalloc((size_t)(rows * cols) * 4);
+		float *x = xmalloc((size_t)(nb * cols) * 4), *bias = xmalloc((size_t)rows * 4);
+		float *y0 = xmalloc(ny * 4), *y = xmalloc(ny * 4), *yn = xmalloc(ny * 4);
+		uint8_t *wq = xmalloc(rb * (size_t)rows);
+		gen(wf, rows * cols, 1, &s);
+		gen(x, nb * cols, 0, &s);
+		gen(bias, rows, 0, &s);
+		for (int64_t r = 0; r < rows; r++) {
+			kt_quantize_row(t, wf + r * cols, wq + (size_t)r * rb, cols);
+			kt_dequant_row(t, wq + (size_t)r * rb, wd + r * cols, cols);
+		}
+		const struct kt_mat m = { t, rows, cols, wq };
+		const float *b = mode ? bias : NULL;
+		const int gemm = has_avx2 && nb >= KT_GEMM_MIN_NB;
+		char what[96];
+		snprintf(what, sizeof what, "%s %lldx%lld nb=%d %s", kt_type_name(t), (long long)rows,
+			 (long long)cols, nb, mode == 0 ? "plain" : mode == 1 ? "bias" : "bias+gelu");
+
+		for (int pi = 0; pi < 4; pi++) {
+			float *out = pi ? y : y0;
+			for (size_t i = 0; i < ny; i++)
+				out[i] = NAN;
+			kt_matmul_ex(pools[pi], &m, x, nb, out, NULL, b, act);
+			if (pi)
+				T_CHECK(!memcmp(y, y0, ny * 4), "%s: %d threads differ from one",
+					what, kt_pool_threads(pools[pi]));
+		}
+		/* the same tokens later in a smaller batch */
+		const int off = nb / 3;
+		if (gemm == (has_avx2 && nb - off >= KT_GEMM_MIN_NB) && off > 0) {
+			kt_matmul_ex(pools[2], &m, x + off * cols, nb - off, y, NULL, b, act);
+			T_CHECK(!memcmp(y, y0 + off * rows, (size_t)((nb - off) * rows) * 4),
+				"%s: tokens %d.. differ in a batch starting with them", what, off);
+		}
+		if (!gemm) {
+			for (int i = 0; i < nb; i++) {
+				for (int64_t r = 0; r < rows; r++) {
+					yn[i * rows + r] = kt_vec_dot(t, wq + (size_t)r * rb, x + i * cols, cols);
+					if (b)
+						yn[i * rows + r] += b[r];
+				}
+				if (act == KT_ACT_GELU)
+					kt_gelu(yn + i * rows, rows);
+			}
+			T_CHECK(!memcmp(y0, yn, ny * 4), "%s: not the dot products bit for bit", what);
+		}
+		/* float64: the product's rounding bound, through the bias
+		 * (one more rounding) and GELU (slope below 1.13, its erf
+		 * within 4e-7) */
+		int bad = 0;
+		for (int i = 0; i < nb && !bad; i++)
+			for (int64_t r = 0; r < rows && !bad; r++) {
+				double ref = 0, tol = 0;
+				for (int64_t c = 0; c < cols; c++) {
+					const double p = (double)wd[r * cols + c] * x[i * cols + c];
+					ref += p;
+					tol += fabs(p) * (cols + 64) * U * 2;
+				}
+				if (b) {
+					ref += b[r];
+					tol += fabs(ref) * U;
+				}
+				if (act == KT_ACT_GELU) {
+					tol = 1.13 * tol + 1e-6 * (1 + fabs(ref));
+					ref = 0.5 * ref * (1 + erf(ref / sqrt(2.0)));
+				}
+				const float got = y0[i * rows + r];
+				if (!(fabs(got - ref) <= tol + 1e-30)) {
+					T_CHECK(0, "%s: y[%d][%lld] = %.9g, float64 %.9g, tol %g", what, i,
+						(long long)r, got, ref, tol);
+					bad = 1;
+				}
+			}
+		free(wf);
+		free(wd);
+		free(x);
+		free(bias);
+		free(y0);
+		free(y);
+		free(yn);
+		free(wq);
 	}
 }
 
@@ -834,6 +956,7 @@ int main(void)
 	struct kt_pool *pools[4] = { NULL, kt_pool_create(1), kt_pool_create(2), kt_pool_create(3) };
 	T_REQUIRE(pools[1] && pools[2] && pools[3], "kt_pool_create");
 	test_matmul(pools);
+	test_gemm(pools);
 	for (int i = 1; i < 4; i++)
 		kt_pool_destroy(pools[i]);
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config dpkg-dev libpcre2-dev libjansson-dev libutf8proc-dev
 	libsqlite3-dev libxxhash-dev libpoppler-glib-dev libcairo2-dev libfaiss-dev libfuse3-dev fuse3
-	python3 python3-venv)
+	python3 python3-venv fio stress-ng)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

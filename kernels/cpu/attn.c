@@ -2,6 +2,8 @@
  * Attention of one query head over the KV cache: scores, softmax, weighted
  * sum of values. The scalar version here is the reference; attn_avx2.c has
  * the fast path for F16 caches, chosen at run time like the quant kernels.
+ * Also the attention of whole sequences (kt_attn_seq, bert): the same
+ * reference row by row; attn_avx2.c runs it as small matrix products.
  *
  * With an F16 cache the query is rounded to F16 before it meets the keys and
  * the softmax weights are rounded to F16 before they meet the values, as
@@ -52,4 +54,32 @@ void kt_attn_head(enum kt_type kvt, const void *k, const void *v, size_t stride,
 		  const float *q, int n, int hd, float scale, float *scratch, float *out)
 {
 	kt_attn_head_isa(kt_cpu_isa(), kvt, k, v, stride, q, n, hd, scale, scratch, out);
+}
+
+/* ---- whole sequences (encoders) ------------------------------------------ */
+
+size_t kt_attn_seq_scratch(int n, int hd)
+{
+	/* AVX2: the keys packed in panels of 16 (n rounded up x hd) and the
+	 * scores of a tile of 6 queries; scalar: n scores and a row */
+	const size_t np = ((size_t)n + 15) / 16 * 16;
+	return np * ((size_t)hd + 8) + (size_t)hd;
+}
+
+void kt_attn_seq_isa(enum kt_isa isa, const float *q, const float *k, const float *v,
+		     size_t stride, int n, int hd, float scale, float *scratch, float *out)
+{
+	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2() &&
+	    kt_attn_seq_avx2(q, k, v, stride, n, hd, scale, scratch, out))
+		return;
+	const size_t bytes = stride * sizeof(float);
+	for (int i = 0; i < n; i++)
+		attn_scalar(KT_F32, k, v, bytes, q + (size_t)i * stride, n, hd, scale, scratch,
+			    out + (size_t)i * stride);
+}
+
+void kt_attn_seq(const float *q, const float *k, const float *v, size_t stride, int n,
+		 int hd, float scale, float *scratch, float *out)
+{
+	kt_attn_seq_isa(kt_cpu_isa(), q, k, v, stride, n, hd, scale, scratch, out);
 }

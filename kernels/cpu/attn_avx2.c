@@ -2,11 +2,21 @@
  * AVX2/F16C attention of one head over an F16 KV cache (see attn.c for the
  * contract and the rounding it reproduces). head_dim must be a multiple of
  * 8 and at most 256; other shapes and F32 caches go to the scalar code.
+ *
+ * And the attention of a whole sequence (kt_attn_seq), where every query
+ * meets every key: for each tile of 6 queries, the scores against all keys
+ * are one small GEMM (the keys packed once into k-major panels of 16, the
+ * microkernel of simd_avx2.h with hd as its k), exp(score - max) replaces
+ * the 6 rows, and the weighted sums are another GEMM (the exponentials
+ * broadcast, the value rows read in place as the "panel", 16 dimensions at
+ * a time) whose store divides by the row's sum.
  */
 #include <immintrin.h>
+#include <math.h>
 
 #include "kernels/kernels.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/simd_avx2.h"
 
 static inline float hsum(__m256 v)
 {
@@ -60,5 +70,91 @@ int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
 	}
 	for (int j = 0; j < nv; j++)
 		_mm256_storeu_ps(out + 8 * j, o[j]);
+	return 1;
+}
+
+/* exp(s_j - max) in place for the n scores of row s (s holds n rounded up
+ * to 8 floats); returns 1 / their sum, the softmax's normalisation. */
+static float softmax_row(float *s, int n)
+{
+	__m256 mv = _mm256_set1_ps(-INFINITY);
+	int j = 0;
+	for (; j + 8 <= n; j += 8)
+		mv = _mm256_max_ps(mv, _mm256_loadu_ps(s + j));
+	float m = -INFINITY;
+	for (; j < n; j++)
+		m = s[j] > m ? s[j] : m;
+	__m128 r = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+	r = _mm_max_ps(r, _mm_movehl_ps(r, r));
+	r = _mm_max_ss(r, _mm_movehdup_ps(r));
+	m = _mm_cvtss_f32(r) > m ? _mm_cvtss_f32(r) : m;
+
+	const __m256 mb = _mm256_set1_ps(m);
+	__m256 sum = _mm256_setzero_ps();
+	for (j = 0; j + 8 <= n; j += 8) {
+		const __m256 e = kt_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mb));
+		_mm256_storeu_ps(s + j, e);
+		sum = _mm256_add_ps(sum, e);
+	}
+	if (j < n) {
+		const __m256i mask = kt_mask8(n - j);
+		const __m256 e = _mm256_and_ps(kt_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mb)),
+					       _mm256_castsi256_ps(mask));
+		_mm256_storeu_ps(s + j, e);
+		sum = _mm256_add_ps(sum, e);
+	}
+	return 1.0f / hsum(sum);
+}
+
+int kt_attn_seq_avx2(const float *q, const float *k, const float *v, size_t stride, int n,
+		     int hd, float scale, float *scratch, float *out)
+{
+	if (hd % 8 || hd > 512 || n <= 0)
+		return 0;
+	const int np = (n + GM_R - 1) / GM_R * GM_R;
+	float *kp = scratch;                 /* np/16 panels of hd x 16 */
+	float *sc = kp + (size_t)np * hd;    /* scores of a tile: 6 rows of np */
+	for (int j0 = 0; j0 < n; j0 += GM_R)
+		gm_pack_panel(KT_F32, k + (size_t)j0 * stride, stride * sizeof(float),
+			      n - j0 < GM_R ? n - j0 : GM_R, 0, hd, kp + (size_t)j0 * hd);
+	for (int i0 = 0; i0 < n; i0 += GM_T) {
+		const int ni = n - i0 < GM_T ? n - i0 : GM_T;
+		struct gm_tile g = {
+			.ws = GM_R,
+			.kc = hd,
+			.ys = (size_t)np,
+			.nt = ni,
+			.nr = GM_R,
+			.epi = GM_SCALE,
+			.scale = scale,
+		};
+		for (int t = 0; t < GM_T; t++)
+			g.x[t] = q + (size_t)(i0 + (t < ni ? t : ni - 1)) * stride;
+		for (int j0 = 0; j0 < np; j0 += GM_R) {
+			g.w = kp + (size_t)j0 * hd;
+			g.y = sc + j0;
+			gm_tile_run(&g);
+		}
+		float inv[GM_T];
+		for (int t = 0; t < ni; t++)
+			inv[t] = softmax_row(sc + (size_t)t * np, n);
+
+		/* out = P V / sum: the exponentials are the broadcast operand, k
+		 * runs over the keys, the 16 outputs are dimensions of the value
+		 * rows */
+		g.ws = stride;
+		g.kc = n;
+		g.ys = stride;
+		g.epi = GM_ROWSCALE;
+		g.row_scale = inv;
+		for (int t = 0; t < GM_T; t++)
+			g.x[t] = sc + (size_t)(t < ni ? t : ni - 1) * np;
+		for (int d0 = 0; d0 < hd; d0 += GM_R) {
+			g.nr = hd - d0 < GM_R ? hd - d0 : GM_R;
+			g.w = v + d0;
+			g.y = out + (size_t)i0 * stride + d0;
+			gm_tile_run(&g);
+		}
+	}
 	return 1;
 }

@@ -2,10 +2,13 @@
  * The small per-token ops of a transformer, in float on the CPU. They are
  * O(n) per token, so they are written plainly; the compiler vectorises the
  * loops. These are also the reference the CUDA versions are tested against.
+ * GELU and LayerNorm, which an encoder runs on every token of a batch, have
+ * AVX2 versions too (ops_avx2.c), chosen at run time.
  */
 #include <math.h>
 
 #include "kernels/kernels.h"
+#include "kernels/cpu/quant.h"
 
 void kt_rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
@@ -21,8 +24,8 @@ void kt_rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 			out[i] = x[i] * scale;
 }
 
-void kt_layernorm(float *out, const float *x, const float *w, const float *b,
-		  int n, float eps)
+static void layernorm_scalar(float *out, const float *x, const float *w, const float *b,
+			     int n, float eps)
 {
 	double mean = 0.0, var = 0.0;
 	for (int i = 0; i < n; i++)
@@ -37,6 +40,21 @@ void kt_layernorm(float *out, const float *x, const float *w, const float *b,
 		float v = (float)(x[i] - mean) * scale;
 		out[i] = v * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
 	}
+}
+
+void kt_layernorm_isa(enum kt_isa isa, float *out, const float *x, const float *w,
+		      const float *b, int n, float eps)
+{
+	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2())
+		kt_layernorm_avx2(out, x, w, b, n, eps);
+	else
+		layernorm_scalar(out, x, w, b, n, eps);
+}
+
+void kt_layernorm(float *out, const float *x, const float *w, const float *b,
+		  int n, float eps)
+{
+	kt_layernorm_isa(kt_cpu_isa(), out, x, w, b, n, eps);
 }
 
 void kt_softmax(float *x, int n)
@@ -89,4 +107,23 @@ void kt_rope(float *x, int n_heads, int head_dim, int n_rot, int pos,
 			theta *= theta_scale;
 		}
 	}
+}
+
+static void gelu_scalar(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+void kt_gelu_isa(enum kt_isa isa, float *x, int64_t n)
+{
+	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2())
+		kt_gelu_avx2(x, n);
+	else
+		gelu_scalar(x, n);
+}
+
+void kt_gelu(float *x, int64_t n)
+{
+	kt_gelu_isa(kt_cpu_isa(), x, n);
 }

@@ -207,5 +207,21 @@ int kt_cpu_has_vnni(void);
  * without doing anything when the shape or type has no AVX2 path. */
 int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
 		 const float *q, int n, int hd, float scale, float *scratch, float *out);
+/* attn_avx2.c: kt_attn_seq's contract; returns 0 without doing anything
+ * when hd is not a multiple of 8. */
+int kt_attn_seq_avx2(const float *q, const float *k, const float *v, size_t stride, int n,
+		     int hd, float scale, float *scratch, float *out);
+
+/* gemm_avx2.c: kt_matmul_ex for float weights (F32, F16, BF16) and nb >=
+ * KT_GEMM_MIN_NB, one unit of the work: outputs [r0, r1) (at most
+ * KT_GEMM_UNIT_ROWS of them) of tokens [b0, b1) (x and y as kt_matmul's). */
+#define KT_GEMM_UNIT_ROWS 32
+#define KT_GEMM_UNIT_TOKENS 192
+void kt_gemm_avx2(const struct kt_mat *w, const float *x, float *y, int64_t r0,
+		  int64_t r1, int64_t b0, int64_t b1, const float *bias, enum kt_act act);
+/* ops_avx2.c: kt_gelu with the vector erf of simd_avx2.h, kt_layernorm. */
+void kt_gelu_avx2(float *x, int64_t n);
+void kt_layernorm_avx2(float *out, const float *x, const float *w, const float *b, int n,
+		       float eps);
 
 #endif
