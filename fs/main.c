@@ -16,7 +16,7 @@ static const struct cli_cmd cmds[] = {
 	{"search", cmd_search, "search the indexed documents"},
 	{"tokenize", cmd_tokenize, "print the token ids of a file"},
 	{"convert", cmd_convert, "convert a model into GGUF"},
-	{"bench", cmd_bench, "measure prefill and decode speed"},
+	{"bench", cmd_bench, "measure prefill and decode speed (embedding speed for bert models)"},
 	{"info", cmd_info, "print a GGUF file's metadata and tensors"},
 };
 

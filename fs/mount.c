@@ -49,8 +49,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,6 +122,8 @@ struct mount {
 	int as_root;             /* switch fsuid/fsgid to the caller's when creating */
 	uid_t uid;
 	gid_t gid;
+	gid_t *groups;           /* this process's supplementary groups, restored after */
+	int n_groups;
 	struct timespec t0;
 	int mounted, signals;
 	atomic_int down;         /* unmounted: mount_* calls do nothing */
@@ -212,8 +216,16 @@ static int ends_with(const char *s, const char *suffix)
 	return l >= k && !strcmp(s + l - k, suffix);
 }
 
+/* The attribute timeout of n. Files in queries/ change behind the mount
+ * and are never cached, nor are status/ files or the model files. The
+ * root and status/ never change, and the queries/ folder's own attributes
+ * change as docs/'s do: they are cached like docs/, which spares a GETATTR
+ * of each folder on every path walk through it (default_permissions checks
+ * them). Listings are never cached, so names still show at once. */
 static double ttl(const struct node *n)
 {
+	if (n->kind == N_ROOT || n->kind == N_STATUS_DIR || (n->is_static && n->kind == N_PASS))
+		return TTL_PASS;
 	return n->kind == N_PASS && n->tree != T_QUERIES ? TTL_PASS : 0.0;
 }
 
@@ -285,9 +297,14 @@ static int query_busy(struct mount *m, const char *name)
 	return m->d && daemon_query_kind(name) == QN_REQUEST && daemon_stream_open(m->d, name);
 }
 
-/* Run as the caller (fsuid/fsgid are per thread) while creating files, so
- * that they belong to the caller; only root can and needs to. */
+/* Run as the caller while creating files, so that they belong to the
+ * caller and the backing folder's permissions are checked with the
+ * caller's fsuid, fsgid and supplementary groups (a member of a folder's
+ * group may create in it). All three are per thread: the groups are set
+ * with the raw system call, as glibc's setgroups changes every thread.
+ * Only root can and needs to. */
 struct creds {
+	struct mount *m;
 	int on;
 	uid_t uid;
 	gid_t gid;
@@ -295,10 +312,24 @@ struct creds {
 
 static void creds_enter(struct mount *m, fuse_req_t req, struct creds *c)
 {
+	c->m = m;
 	c->on = m->as_root;
 	if (!c->on)
 		return;
 	const struct fuse_ctx *x = fuse_req_ctx(req);
+	gid_t small[64], *list = small;
+	int cap = 64, n = fuse_req_getgroups(req, cap, small);
+	if (n > cap && (list = malloc((size_t)n * sizeof *list)))
+		n = fuse_req_getgroups(req, cap = n, list);
+	if (!list) {
+		list = small;
+		n = cap;
+	}
+	/* unknown (the caller is gone): no supplementary groups at all */
+	n = n < 0 ? 0 : n > cap ? cap : n;
+	syscall(SYS_setgroups, (size_t)n, list);
+	if (list != small)
+		free(list);
 	c->gid = (gid_t)setfsgid(x->gid);
 	c->uid = (uid_t)setfsuid(x->uid);
 }
@@ -309,6 +340,7 @@ static void creds_leave(struct creds *c)
 	if (c->on) {
 		setfsuid(c->uid);
 		setfsgid(c->gid);
+		syscall(SYS_setgroups, (size_t)c->m->n_groups, c->m->groups);
 	}
 	errno = e;
 }
@@ -619,6 +651,12 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	/* Let the kernel clear setuid bits on write and chown: we write as root. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	/* Replies to reads of passthrough files move the data from the backing
+	 * file to /dev/fuse with splice, without copying it through a buffer
+	 * here (fs_read hands libfuse the descriptor): about twice the read
+	 * throughput (bench/bench_fs.sh). */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -1400,6 +1438,10 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (of->kind == OF_PASS) {
 		int fd = dup(of->fd);
 		rc = fd < 0 || close(fd) ? -errno : 0;
+		/* what close() acknowledges is on disk (DESIGN.md): written
+		 * documents, requests and models reach it before the reply */
+		if (!rc && atomic_load(&of->written) && fdatasync(of->fd))
+			rc = -errno;
 		if (of->tree == T_QUERIES) {
 			int r = query_commit(m, of);
 			rc = rc ? rc : r;
@@ -1887,6 +1929,7 @@ static void mount_free(struct mount *m)
 			free(n);
 		}
 	free(m->buckets);
+	free(m->groups);
 	struct node *top[] = {&m->docs, &m->queries, &m->models};
 	for (int i = 0; i < 3; i++)
 		if (top[i]->fd >= 0)
@@ -1913,9 +1956,37 @@ static void mount_free(struct mount *m)
 	free(m);
 }
 
+/* Every inode the kernel has looked up holds an O_PATH descriptor here
+ * until it is forgotten, so `ls -l` of a folder of 60,000 names needs
+ * 60,000 of them: take as many as this process may have (root: up to
+ * fs.nr_open), or EMFILE fails lookups and, worse, the daemon's own work. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	FILE *f = geteuid() == 0 ? fopen("/proc/sys/fs/nr_open", "r") : NULL;
+	unsigned long nr_open = 0;
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (nr_open > rl.rlim_max) {
+		struct rlimit all = {(rlim_t)nr_open, (rlim_t)nr_open};
+		if (!setrlimit(RLIMIT_NOFILE, &all))
+			return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int mount_open(const struct mount_opts *o, struct mount **out, char *err, size_t errsz)
 {
 	*out = NULL;
+	raise_nofile();
 	struct mount *m = calloc(1, sizeof *m);
 	if (!m) {
 		snprintf(err, errsz, "out of memory");
@@ -1930,6 +2001,11 @@ int mount_open(const struct mount_opts *o, struct mount **out, char *err, size_t
 	m->uid = geteuid();
 	m->gid = getegid();
 	m->as_root = m->uid == 0;
+	int ng = getgroups(0, NULL);
+	if (ng > 0 && (m->groups = malloc((size_t)ng * sizeof *m->groups)))
+		m->n_groups = getgroups(ng, m->groups);
+	if (m->n_groups < 0)
+		m->n_groups = 0;
 	m->umask = umask(022);
 	umask(m->umask);
 	m->t0 = now_ts();

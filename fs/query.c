@@ -46,6 +46,11 @@ static void qpath(struct daemon *d, const char *name, const char *suffix, char *
 int query_write_result(struct daemon *d, const char *name, const char *suffix,
 		       const char *data, size_t len)
 {
+	/* states on the way (an empty stream, queued, running) are rewritten
+	 * on a restart anyway: only what a query ends with is fsynced */
+	int durable = strcmp(suffix, ".stream") &&
+		      !(!strcmp(suffix, ".status") && (!strcmp(data, "queued\n") ||
+						       !strcmp(data, "running\n")));
 	char p[4600], tmp[4700];
 	qpath(d, name, suffix, p, sizeof p);
 	snprintf(tmp, sizeof tmp, "%s/.%s%s.tmp", d->sp.queries, name, suffix);
@@ -66,7 +71,7 @@ int query_write_result(struct daemon *d, const char *name, const char *suffix,
 		off += (size_t)w;
 	}
 	/* results are acknowledged state: on disk before they are visible */
-	if (fsync(fd) || close(fd) || rename(tmp, p)) {
+	if ((durable && fsync(fd)) || close(fd) || rename(tmp, p)) {
 		int e = -errno;
 		unlink(tmp);
 		return e;
@@ -735,8 +740,15 @@ static void finish(struct run *r, enum qstate st)
 	}
 	pthread_mutex_unlock(&d->mu);
 	/* last: NAME.done, after every other file, and the stream's readers */
-	if (st == Q_DONE || st == Q_ERROR)
+	if (st == Q_DONE || st == Q_ERROR) {
+		/* the renames of the results are on disk before NAME.done is */
+		int dfd = open(d->sp.queries, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
 		query_write_result(d, q->name, ".done", "", 0);
+	}
 	mount_stream_wake(d->m, q->name);
 	free(q);
 }

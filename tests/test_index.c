@@ -900,6 +900,54 @@ static void test_read_only(const char *what, const char *ixdir, const char *emb,
 
 /* ---- the lifecycle on one index ---------------------------------------------------- */
 
+/* Maximal marginal relevance: three copies of one text crowd the top of
+ * the ranking; with MMR the second place goes to a different text. */
+static void test_mmr(const char *emb)
+{
+	char base[256], ixdir[300];
+	snprintf(base, sizeof base, "%s/mmr", root);
+	snprintf(ixdir, sizeof ixdir, "%s/index", base);
+	T_REQUIRE(!mkdir(base, 0755), "%s: %s", base, strerror(errno));
+	static const char *const names[] = {"a1.txt", "a2.txt", "a3.txt", "b.txt", "c.txt"};
+	static const char *const texts[] = {
+		"The zeppelin airship floats on hydrogen held in gas cells inside its envelope.",
+		"The zeppelin airship floats on hydrogen held in gas cells inside its envelope.",
+		"The zeppelin airship floats on hydrogen held in gas cells inside its envelope.",
+		"A zeppelin is moored to a tall mast and handled by a ground crew with lines.",
+		"Sourdough bread rises slowly because of wild yeast and lactic acid bacteria.",
+	};
+	const char *keys[5], *files[5];
+	char paths[5][400];
+	for (int i = 0; i < 5; i++) {
+		snprintf(paths[i], sizeof paths[i], "%s/%s", base, names[i]);
+		write_str(paths[i], texts[i]);
+		keys[i] = names[i];
+		files[i] = paths[i];
+	}
+	struct index *ix = open_ix(ixdir, emb, 0, 0);
+	struct acks acks;
+	add(ix, keys, files, 5, &acks);
+	acks_free(&acks);
+	struct search_opts so = {.k = 3, .mode = SEARCH_HYBRID};
+	struct search_hit *h;
+	int n;
+	char err[512];
+	T_REQUIRE(!index_search(ix, "zeppelin airship", &so, &h, &n, err, sizeof err), "%s", err);
+	int copies = 0;
+	for (int i = 0; i < n; i++)
+		copies += h[i].doc[0] == 'a';
+	T_CHECK(n == 3 && copies == 3, "mmr: without MMR the top 3 should be the 3 copies (%d of %d)",
+		copies, n);
+	search_hits_free(h, n);
+	so.mmr_lambda = 0.5f;
+	T_REQUIRE(!index_search(ix, "zeppelin airship", &so, &h, &n, err, sizeof err), "%s", err);
+	T_CHECK(n == 3 && h[0].doc[0] == 'a' && !strcmp(h[1].doc, "b.txt"),
+		"mmr: with MMR (0.5) the ranking is %s, %s, ...: a copy, then b.txt expected",
+		n > 0 ? h[0].doc : "-", n > 1 ? h[1].doc : "-");
+	search_hits_free(h, n);
+	index_close(ix);
+}
+
 static void lifecycle(const char *what, const char *emb, const char *big_path)
 {
 	char base[256], ixdir[300], docs[300], bad[300];
@@ -993,8 +1041,10 @@ int main(void)
 	double t0 = now();
 	lifecycle("no-embedder", NULL, big_path);
 	double t1 = now();
-	if (have_emb)
+	if (have_emb) {
 		lifecycle("embedder", emb, big_path);
+		test_mmr(emb);
+	}
 	double t2 = now();
 	test_big(big_path, big, big_len);
 	double t3 = now();
