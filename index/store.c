@@ -837,6 +837,45 @@ static int copy_chunks(struct index *ix, int64_t doc_id, int64_t from, struct id
 	return rc;
 }
 
+/* Delete document id and its chunks; the chunk ids that had vectors go to
+ * gone. */
+static int delete_doc(struct index *ix, int64_t id, struct idvec *gone)
+{
+	int rc = delete_chunks(ix, id, gone);
+	sqlite3_stmt *st = rc ? NULL : prep(ix, "DELETE FROM docs WHERE id = ?");
+	if (!rc && !st)
+		return -EIO;
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
+static void vec_apply(struct index *ix, struct idvec *gone, struct idvec *added);
+
+/* End the transaction of a change (under mu). rc == 0: bump the
+ * generation (when bump), commit, and apply the vector changes to FAISS;
+ * otherwise, or when the commit fails, roll back and say what failed. */
+static int end_change(struct index *ix, int rc, int bump, const char *what,
+		      struct idvec *gone, struct idvec *added, char *err, size_t errsz)
+{
+	if (!rc && bump)
+		rc = bump_gen(ix);
+	if (!rc && sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = -EIO;
+	if (rc) {
+		rc = rc == -ENOMEM ? ix_err(err, errsz, rc, "out of memory")
+				   : ix_sql_err(ix, err, errsz, what);
+		ix_exec(ix, "ROLLBACK", NULL, 0);
+		ix_meta_get_i64(ix, "gen", &ix->gen);
+		return rc;
+	}
+	vec_apply(ix, gone, added);
+	return 0;
+}
+
 /* Apply removals and additions to FAISS after a commit (under mu). A
  * failure, or an index kind that cannot remove, rebuilds from SQLite. */
 static void vec_apply(struct index *ix, struct idvec *gone, struct idvec *added)
@@ -856,7 +895,7 @@ static int commit_docs(struct index *ix, struct pdoc *ps, int n, char *err, size
 {
 	struct idvec gone = {0}, added = {.dim = ix->dim};
 	pthread_mutex_lock(&ix->mu);
-	int rc = ix_exec(ix, "BEGIN IMMEDIATE", err, errsz), changed = 0;
+	int rc = ix_exec(ix, "BEGIN IMMEDIATE", err, errsz), changed = 0, ix_begun = !rc;
 	for (int i = 0; !rc && i < n; i++) {
 		struct pdoc *p = &ps[i];
 		if (p->r.outcome == IX_UNCHANGED) {
@@ -907,18 +946,8 @@ static int commit_docs(struct index *ix, struct pdoc *ps, int n, char *err, size
 			rc = copy_chunks(ix, id, p->reuse_from, &added);
 		changed = 1;
 	}
-	if (!rc && changed && bump_gen(ix))
-		rc = -EIO;
-	if (!rc)
-		rc = ix_exec(ix, "COMMIT", err, errsz);
-	else {
-		rc = rc == -ENOMEM ? ix_err(err, errsz, rc, "out of memory")
-				   : ix_sql_err(ix, err, errsz, "indexing");
-		ix_exec(ix, "ROLLBACK", NULL, 0);
-		ix_meta_get_i64(ix, "gen", &ix->gen);
-	}
-	if (!rc)
-		vec_apply(ix, &gone, &added);
+	if (ix_begun)
+		rc = end_change(ix, rc, changed, "indexing", &gone, &added, err, errsz);
 	pthread_mutex_unlock(&ix->mu);
 	idvec_free(&gone);
 	idvec_free(&added);
@@ -1015,7 +1044,10 @@ int index_embed_pending(struct index *ix, int64_t max, int64_t *done, char *err,
 			struct idvec gone = {0}, added = {.dim = ix->dim};
 			pthread_mutex_lock(&ix->mu);
 			rc = ix_exec(ix, "BEGIN IMMEDIATE", err, errsz);
+			int begun = !rc;
 			st = rc ? NULL : prep(ix, "UPDATE chunks SET vec = ? WHERE id = ? AND vec IS NULL");
+			if (begun && !st)
+				rc = -EIO;
 			for (int i = 0; st && !rc && i < n; i++) {
 				sqlite3_reset(st);
 				sqlite3_bind_blob(st, 1, x + (size_t)i * ix->dim,
@@ -1027,17 +1059,8 @@ int index_embed_pending(struct index *ix, int64_t max, int64_t *done, char *err,
 					rc = idvec_push(&added, ids[i], x + (size_t)i * ix->dim);
 			}
 			sqlite3_finalize(st);
-			if (!rc && bump_gen(ix))
-				rc = -EIO;
-			if (!rc)
-				rc = ix_exec(ix, "COMMIT", err, errsz);
-			else {
-				rc = ix_sql_err(ix, err, errsz, "storing vectors");
-				ix_exec(ix, "ROLLBACK", NULL, 0);
-				ix_meta_get_i64(ix, "gen", &ix->gen);
-			}
-			if (!rc)
-				vec_apply(ix, &gone, &added);
+			if (begun)
+				rc = end_change(ix, rc, 1, "storing vectors", &gone, &added, err, errsz);
 			pthread_mutex_unlock(&ix->mu);
 			idvec_free(&added);
 			if (!rc) {
@@ -1066,28 +1089,9 @@ int index_remove(struct index *ix, const char *key, char *err, size_t errsz)
 	int rc = id < 0 ? (int)id : ix_exec(ix, "BEGIN IMMEDIATE", err, errsz);
 	if (id == -ENOENT)
 		ix_err(err, errsz, rc, "%s: not in the index", key);
-	else if (!rc) {
-		sqlite3_stmt *st = prep(ix, "DELETE FROM docs WHERE id = ?");
-		rc = delete_chunks(ix, id, &gone);
-		if (!rc && st) {
-			sqlite3_bind_int64(st, 1, id);
-			rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-		}
-		sqlite3_finalize(st);
-		if (!rc && !st)
-			rc = -EIO;
-		if (!rc)
-			rc = bump_gen(ix);
-		if (!rc)
-			rc = ix_exec(ix, "COMMIT", err, errsz);
-		else {
-			rc = ix_sql_err(ix, err, errsz, "removing a document");
-			ix_exec(ix, "ROLLBACK", NULL, 0);
-			ix_meta_get_i64(ix, "gen", &ix->gen);
-		}
-		if (!rc)
-			vec_apply(ix, &gone, &none);
-	}
+	else if (!rc)
+		rc = end_change(ix, delete_doc(ix, id, &gone), 1, "removing a document", &gone, &none,
+				err, errsz);
 	pthread_mutex_unlock(&ix->mu);
 	pthread_mutex_unlock(&ix->wmu);
 	idvec_free(&gone);
@@ -1109,34 +1113,18 @@ int index_rename(struct index *ix, const char *from, const char *to, char *err, 
 		ix_err(err, errsz, rc, "%s: not in the index", from);
 	else if (!rc) {
 		dst = doc_id_of(ix, to);
-		if (dst >= 0) {
-			sqlite3_stmt *st = prep(ix, "DELETE FROM docs WHERE id = ?");
-			rc = delete_chunks(ix, dst, &gone);
-			if (!rc && st) {
-				sqlite3_bind_int64(st, 1, dst);
-				rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-			}
-			sqlite3_finalize(st);
-		}
+		if (dst >= 0)
+			rc = delete_doc(ix, dst, &gone); /* replaced */
 		sqlite3_stmt *st = rc ? NULL : prep(ix, "UPDATE docs SET path = ? WHERE id = ?");
 		if (st) {
 			sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 2, id);
 			rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 			sqlite3_finalize(st);
-		} else if (!rc)
+		} else if (!rc) {
 			rc = -EIO;
-		if (!rc)
-			rc = bump_gen(ix);
-		if (!rc)
-			rc = ix_exec(ix, "COMMIT", err, errsz);
-		else {
-			rc = ix_sql_err(ix, err, errsz, "renaming a document");
-			ix_exec(ix, "ROLLBACK", NULL, 0);
-			ix_meta_get_i64(ix, "gen", &ix->gen);
 		}
-		if (!rc)
-			vec_apply(ix, &gone, &none);
+		rc = end_change(ix, rc, 1, "renaming a document", &gone, &none, err, errsz);
 	}
 	pthread_mutex_unlock(&ix->mu);
 	pthread_mutex_unlock(&ix->wmu);

@@ -4,19 +4,9 @@
 # the decode steps of running queries share one pass over the weights).
 # Prints both rates and their ratio.
 set -euo pipefail
-bin=${SEEKFS_BIN:?}
-models=${SEEKFS_MODELS:-$HOME/.local/share/seekfs/models}
+. "$(dirname "$0")/mount_lib.sh"
 gen=$models/SmolLM2-135M-Instruct.Q4_1.gguf
-[ -f "$gen" ] || { echo "SKIP: $gen not installed (bash tools/setup.sh)"; exit 77; }
-tmp=$(mktemp -d)
-mnt=$tmp/mnt store=$tmp/store
-mkdir -p "$mnt" "$store"
-cleanup() {
-	if mountpoint -q "$mnt"; then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"; fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [ -f "$store/seekfs.log" ] && tail -5 "$store/seekfs.log" >&2; exit 1; }
+need_model "$gen"
 wait_done() {
 	local i
 	for ((i = 0; i < 6000; i++)); do [ -e "$1.done" ] && return 0; sleep 0.05; done

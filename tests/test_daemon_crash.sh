@@ -4,25 +4,10 @@
 # copy finished is indexed after the remount, the index checks consistent,
 # and the interrupted query is run again to the end (never silently lost).
 set -euo pipefail
-bin=${SEEKFS_BIN:?}
 src=${SEEKFS_SRC:?}
-models=${SEEKFS_MODELS:-$HOME/.local/share/seekfs/models}
+. "$(dirname "$0")/mount_lib.sh"
 gen=$models/SmolLM2-135M-Instruct.Q4_1.gguf
-[ -f "$gen" ] || { echo "SKIP: $gen not installed (bash tools/setup.sh)"; exit 77; }
-tmp=$(mktemp -d)
-mnt=$tmp/mnt store=$tmp/store
-mkdir -p "$mnt" "$store"
-cleanup() {
-	if mountpoint -q "$mnt" || grep -q " $mnt " /proc/mounts; then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"; fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [ -f "$store/seekfs.log" ] && tail -5 "$store/seekfs.log" >&2; exit 1; }
-wait_for() {
-	local i
-	for ((i = 0; i < ${2:-300} * 10; i++)); do [ -e "$1" ] && return 0; sleep 0.1; done
-	fail "$1 did not appear within ${2:-300} s"
-}
+need_model "$gen"
 crash() {
 	local pid
 	pid=$(cat "$mnt/status/pid")

@@ -4,25 +4,11 @@
 # in afterwards is refused with a reason in status/last_error and the model
 # in use keeps serving.
 set -euo pipefail
-bin=${SEEKFS_BIN:?}
-models=${SEEKFS_MODELS:-$HOME/.local/share/seekfs/models}
+. "$(dirname "$0")/mount_lib.sh"
 old=$models/SmolLM2-135M-Instruct.Q4_1.gguf
 new=$models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf
-for f in "$old" "$new"; do [ -f "$f" ] || { echo "SKIP: $f not installed (bash tools/setup.sh)"; exit 77; }; done
-tmp=$(mktemp -d)
-mnt=$tmp/mnt store=$tmp/store
-mkdir -p "$mnt" "$store"
-cleanup() {
-	if mountpoint -q "$mnt"; then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"; fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [ -f "$store/seekfs.log" ] && tail -5 "$store/seekfs.log" >&2; exit 1; }
-wait_for() {
-	local i
-	for ((i = 0; i < ${2:-300} * 10; i++)); do [ -e "$1" ] && return 0; sleep 0.1; done
-	fail "$1 did not appear within ${2:-300} s"
-}
+need_model "$old"
+need_model "$new"
 printf '{"generator": "%s", "embedder": ""}\n' "$old" >"$store/seekfs.json"
 "$bin" mount --store "$store" "$mnt"
 for ((i = 0; i < 100; i++)); do [ "$(cat "$mnt/status/generator")" != "" ] && break; sleep 0.1; done

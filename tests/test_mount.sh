@@ -6,27 +6,10 @@
 # Needs /dev/fuse and root (or fusermount3); the generator is SmolLM2 (the
 # smallest model the setup installs) so that the test stays quick.
 set -euo pipefail
-bin=${SEEKFS_BIN:?}
 src=${SEEKFS_SRC:?}
-models=${SEEKFS_MODELS:-$HOME/.local/share/seekfs/models}
+. "$(dirname "$0")/mount_lib.sh"
 gen=$models/SmolLM2-135M-Instruct.Q4_1.gguf
-[ -f "$gen" ] || { echo "SKIP: $gen not installed (bash tools/setup.sh)"; exit 77; }
-[ -e /dev/fuse ] || { echo "no /dev/fuse: this machine cannot mount FUSE filesystems" >&2; exit 1; }
-tmp=$(mktemp -d)
-mnt=$tmp/mnt store=$tmp/store
-mkdir -p "$mnt" "$store"
-cleanup() {
-	if mountpoint -q "$mnt"; then fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"; fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [ -f "$store/seekfs.log" ] && tail -5 "$store/seekfs.log" >&2; exit 1; }
-# wait_for FILE [SECONDS]
-wait_for() {
-	local i
-	for ((i = 0; i < ${2:-120} * 10; i++)); do [ -e "$1" ] && return 0; sleep 0.1; done
-	fail "$1 did not appear within ${2:-120} s"
-}
+need_model "$gen"
 printf '{"generator": "%s", "embedder": ""}\n' "$gen" >"$store/seekfs.json"
 
 "$bin" mount --store "$store" "$mnt"
