@@ -369,9 +369,13 @@ static void on_ack(void *ctx, const char *key, const char *file, const struct in
 			done == c->total ? "\n" : "");
 }
 
+/* --hnsw: stores made here use HNSW instead of the flat index */
+static int use_hnsw;
+
 static struct index *open_ix(const char *dir, const char *embedder, int threads)
 {
-	struct index_opts o = {.embedder = embedder, .no_embedder = !embedder, .n_threads = threads};
+	struct index_opts o = {.embedder = embedder, .no_embedder = !embedder, .n_threads = threads,
+			       .vectors = use_hnsw ? IX_VEC_HNSW : IX_VEC_FLAT};
 	struct index *ix;
 	char err[1024];
 	if (index_open(dir, &o, &ix, err, sizeof err))
@@ -859,7 +863,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_index [-t THREADS] [-n CHUNKS] [-s SAMPLE] [-d DOCS] [-r REPS]\n"
-		"                   [-c CHANGES] [--embedder FILE.gguf] [--keep DIR]\n"
+		"                   [-c CHANGES] [--embedder FILE.gguf] [--keep DIR] [--hnsw]\n"
 		"  -t  embedding threads (default 2)\n"
 		"  -n  chunks in the search store (default 100000)\n"
 		"  -s  of which embedded for real (default 2000); the rest are perturbed copies\n"
@@ -868,7 +872,8 @@ static void usage(void)
 		"  -c  changed-document repetitions (default 5)\n"
 		"  --embedder  default $SEEKFS_MODELS/all-MiniLM-L6-v2.gguf, else\n"
 		"              ~/.local/share/seekfs/models/all-MiniLM-L6-v2.gguf\n"
-		"  --keep DIR  keep the stores in DIR (a search store of the same size there is reused)\n");
+		"  --keep DIR  keep the stores in DIR (a search store of the same size there is reused)\n"
+		"  --hnsw      new stores index their vectors with HNSW32 instead of a flat index\n");
 	exit(2);
 }
 
@@ -880,6 +885,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"embedder", required_argument, NULL, 'e'},
 		{"keep", required_argument, NULL, 'k'},
+		{"hnsw", no_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -894,6 +900,7 @@ int main(int argc, char **argv)
 		case 'c': changes = atoi(optarg); break;
 		case 'e': embedder = optarg; break;
 		case 'k': keep = optarg; break;
+		case 'H': use_hnsw = 1; break;
 		default: usage();
 		}
 	}

@@ -443,6 +443,11 @@ int index_open(const char *dir, const struct index_opts *o, struct index **out,
 	set_chunking(ix);
 	if (ix->model && (rc = ix_vec_open(ix, err, errsz)))
 		goto fail;
+	/* per-term document counts of the FTS5 table, for search.c */
+	ix->n_chunks_known = -1;
+	ix->have_vocab = sqlite3_exec(ix->db, "CREATE VIRTUAL TABLE temp.chunks_vocab USING "
+					      "fts5vocab(main, 'chunks_fts', 'row')",
+				      NULL, NULL, NULL) == SQLITE_OK;
 	*out = ix;
 	return 0;
 fail:
@@ -873,6 +878,7 @@ static int end_change(struct index *ix, int rc, int bump, const char *what,
 		return rc;
 	}
 	vec_apply(ix, gone, added);
+	ix->n_chunks_known = -1;
 	return 0;
 }
 

@@ -44,6 +44,8 @@ struct index {
 	enum index_vectors kind;
 
 	int64_t n_embedded_total;
+	int64_t n_chunks_known; /* chunks, for search's term statistics; -1: count again */
+	int have_vocab;         /* temp.chunks_vocab (fts5vocab) exists */
 	char chunking[64];     /* chunk parameters + tokenizer, as recorded */
 };
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config dpkg-dev libpcre2-dev libjansson-dev libutf8proc-dev
-	libsqlite3-dev libxxhash-dev libpoppler-glib-dev libcairo2-dev libfaiss-dev libfuse3-dev fuse3
+	libsqlite3-dev libxxhash-dev libpoppler-glib-dev libcairo2-dev libfaiss-dev libfuse3-dev fuse3 libstemmer-dev
 	python3 python3-venv fio stress-ng)
 missing=()
 for p in "${pkgs[@]}"; do
