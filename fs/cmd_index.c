@@ -387,6 +387,9 @@ static int do_check(struct opts *o)
 	       faiss_bad ? "inconsistent" : "ok", (long long)r.faiss_missing,
 	       (long long)r.faiss_extra, (long long)r.faiss_wrong,
 	       r.faiss_rebuilt ? ", rebuilt from SQLite" : "");
+	if (r.faiss_dead)
+		printf("faiss_dead\t%lld (vectors of removed chunks, skipped by search)\n",
+		       (long long)r.faiss_dead);
 	printf("stale\t%lld\n", (long long)r.stale_docs);
 	int bad = !r.sqlite_ok || (o->no_repair && (!r.fts_ok || faiss_bad));
 	return bad ? 1 : 0;

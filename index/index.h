@@ -262,6 +262,7 @@ int index_info(struct index *ix, struct index_info *info);
 struct index_check_report {
 	int64_t n_docs, n_chunks, n_vectors;
 	int64_t faiss_missing, faiss_extra, faiss_wrong; /* vectors FAISS lacks / has but SQLite does not / differ */
+	int64_t faiss_dead;  /* HNSW: vectors of removed chunks it still holds (skipped by search) */
 	int64_t stale_docs;  /* recorded documents whose file is gone or changed */
 	int sqlite_ok, fts_ok, faiss_rebuilt;
 };

@@ -363,8 +363,8 @@ int index_search(struct index *ix, const char *query, const struct search_opts *
 		}
 	}
 	struct cand *c = calloc((size_t)ncand * 2, sizeof *c);
-	int64_t *vid = malloc((size_t)ncand * sizeof *vid);
-	float *vsc = malloc((size_t)ncand * sizeof *vsc);
+	int64_t *vid = malloc((size_t)ncand * 2 * sizeof *vid);
+	float *vsc = malloc((size_t)ncand * 2 * sizeof *vsc);
 	int nc = 0;
 	if (!c || !vid || !vsc) {
 		rc = ix_err(err, errsz, -ENOMEM, "out of memory");
@@ -404,17 +404,20 @@ int index_search(struct index *ix, const char *query, const struct search_opts *
 		free(fq);
 	}
 	if (!rc && use_vec && vec_count(ix->vec) > 0) {
-		int kk = vec_count(ix->vec) < ncand ? (int)vec_count(ix->vec) : ncand;
+		/* HNSW may hold the vectors of removed chunks: ask for more, skip them */
+		int64_t want = ncand + (ix->n_dead < ncand ? ix->n_dead : ncand);
+		int kk = vec_count(ix->vec) < want ? (int)vec_count(ix->vec) : (int)want;
 		rc = vec_search(ix->vec, qv, kk, vid, vsc, err, errsz);
-		for (int i = 0; !rc && i < kk; i++) {
-			if (vid[i] < 0)
+		for (int i = 0, r = 0; !rc && i < kk && r < ncand; i++) {
+			if (vid[i] < 0 || (ix->n_dead && !ix_chunk_exists(ix, vid[i])))
 				continue;
+			r++;
 			struct cand *x = cand_find(c, nc, vid[i]);
 			if (!x) {
 				x = &c[nc++];
 				x->id = vid[i];
 			}
-			x->r_vec = i + 1;
+			x->r_vec = r;
 			x->s_vec = vsc[i];
 		}
 	}

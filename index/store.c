@@ -212,6 +212,7 @@ int ix_vec_rebuild(struct index *ix, char *err, size_t errsz)
 	vec_free(ix->vec);
 	ix->vec = v;
 	ix->vec_stale = 1;
+	ix->n_dead = 0;
 	return 0;
 }
 
@@ -222,8 +223,22 @@ static int vec_matches(struct index *ix, int *match)
 	int rc = sql_vec_ids(ix, &a, &na);
 	if (!rc)
 		rc = vec_ids(ix->vec, &b, &nb);
-	if (!rc)
+	if (!rc && ix->kind == IX_VEC_HNSW) {
+		/* every SQLite id in FAISS; FAISS may hold dead ones besides */
+		int64_t j = 0;
+		for (int64_t i = 0; i < na; i++) {
+			while (j < nb && b[j] < a[i])
+				j++;
+			if (j == nb || b[j] != a[i]) {
+				nb = -1;
+				break;
+			}
+		}
+		*match = nb >= na;
+		ix->n_dead = *match ? nb - na : 0;
+	} else if (!rc) {
 		*match = na == nb && (!na || !memcmp(a, b, (size_t)na * sizeof *a));
+	}
 	free(a);
 	free(b);
 	return rc;
@@ -892,9 +907,27 @@ static void vec_apply(struct index *ix, struct idvec *gone, struct idvec *added)
 	int rc = vec_remove(ix->vec, gone->ids, gone->n, e, sizeof e);
 	if (!rc)
 		rc = vec_add(ix->vec, added->ids, added->x, added->n, e, sizeof e);
+	if (rc == 1) {
+		/* HNSW: the removed vectors stay until they are a fifth of it */
+		ix->n_dead += gone->n;
+		rc = vec_add(ix->vec, added->ids, added->x, added->n, e, sizeof e);
+		if (!rc && ix->n_dead > 1000 && ix->n_dead * 5 > vec_count(ix->vec))
+			rc = -1;
+	}
 	if (rc)
 		ix_vec_rebuild(ix, e, sizeof e);
 	ix->vec_stale = 1;
+}
+
+int ix_chunk_exists(struct index *ix, int64_t id)
+{
+	sqlite3_stmt *st = prep(ix, "SELECT 1 FROM chunks WHERE id = ? AND vec IS NOT NULL");
+	if (!st)
+		return 1;
+	sqlite3_bind_int64(st, 1, id);
+	int yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
 }
 
 static int commit_docs(struct index *ix, struct pdoc *ps, int n, char *err, size_t errsz)
@@ -1251,6 +1284,10 @@ int index_check(struct index *ix, int repair, const char *base, index_doc_fn sta
 			}
 		}
 		rep->faiss_extra += nh - i;
+		if (ix->kind == IX_VEC_HNSW) {
+			rep->faiss_dead = rep->faiss_extra; /* removed, not yet compacted */
+			rep->faiss_extra = 0;
+		}
 		sqlite3_finalize(st);
 		free(x);
 		free(have);

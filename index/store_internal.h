@@ -41,6 +41,10 @@ struct index {
 	int64_t gen;           /* SQLite's generation (meta 'gen') */
 	int64_t vec_gen;       /* generation the FAISS file on disk holds */
 	int vec_stale;         /* in-memory FAISS differs from the file */
+	/* HNSW cannot remove: the vectors of removed chunks stay in it, are
+	 * skipped by search, and go when they pass a share of the index and
+	 * it is rebuilt (ids in FAISS that SQLite no longer has) */
+	int64_t n_dead;
 	enum index_vectors kind;
 
 	int64_t n_embedded_total;
@@ -89,6 +93,8 @@ const char *vec_kind_name(enum index_vectors k);
 
 /* Build the in-memory FAISS index from SQLite's vectors (under ix->mu). */
 int ix_vec_rebuild(struct index *ix, char *err, size_t errsz);
+/* Whether chunk id still exists (for HNSW's dead vectors; under ix->mu). */
+int ix_chunk_exists(struct index *ix, int64_t id);
 /* Load vectors-GEN.faiss if it matches SQLite, else rebuild (under ix->mu). */
 int ix_vec_open(struct index *ix, char *err, size_t errsz);
 

@@ -948,6 +948,52 @@ static void test_mmr(const char *emb)
 	index_close(ix);
 }
 
+/* HNSW cannot remove vectors: a changed document leaves its old vectors
+ * in FAISS as dead ones, which search skips and check reports apart; the
+ * index is not rebuilt for every change, and reopening keeps it. */
+static void test_hnsw(const char *emb)
+{
+	char base[256], ixdir[300], a[300], b[300];
+	snprintf(base, sizeof base, "%s/hnsw", root);
+	snprintf(ixdir, sizeof ixdir, "%s/index", base);
+	snprintf(a, sizeof a, "%s/a.txt", base);
+	snprintf(b, sizeof b, "%s/b.txt", base);
+	T_REQUIRE(!mkdir(base, 0755), "%s: %s", base, strerror(errno));
+	write_str(a, "Glaciers carve valleys as the ice grinds the rock beneath it.");
+	write_str(b, "Tides rise and fall twice a day under the pull of the moon.");
+	struct index_opts o = {.embedder = emb, .n_threads = 2, .vectors = IX_VEC_HNSW};
+	struct index *ix;
+	char err[512];
+	T_REQUIRE(!index_open(ixdir, &o, &ix, err, sizeof err), "index_open: %s", err);
+	struct index_add_result r;
+	add1(ix, "a.txt", a, &r);
+	add1(ix, "b.txt", b, &r);
+	write_str(a, "Volcanoes build islands where magma rises through the ocean floor.");
+	add1(ix, "a.txt", a, &r);
+	T_CHECK(r.outcome == IX_INDEXED, "hnsw: changed a.txt: %s", outcome_name(r.outcome));
+	for (int pass = 0; pass < 2; pass++) {
+		struct hits h = search(ix, "glaciers ice valleys", SEARCH_VECTOR, 5);
+		T_CHECK(h.n == 2, "hnsw (%s): %d vector hits for 2 documents (a dead vector counted?)",
+			pass ? "reopened" : "open", h.n);
+		hits_free(&h);
+		h = search(ix, "volcano magma island", SEARCH_VECTOR, 1);
+		T_CHECK(h.n == 1 && !strcmp(top_doc(&h), "a.txt"), "hnsw: volcano found %s",
+			top_doc(&h));
+		hits_free(&h);
+		struct index_check_report rep;
+		T_REQUIRE(!index_check(ix, 0, NULL, NULL, NULL, &rep, err, sizeof err), "check: %s", err);
+		T_CHECK(rep.faiss_dead == 1 && !rep.faiss_extra && !rep.faiss_missing && !rep.faiss_wrong,
+			"hnsw: dead %lld extra %lld missing %lld wrong %lld", (long long)rep.faiss_dead,
+			(long long)rep.faiss_extra, (long long)rep.faiss_missing,
+			(long long)rep.faiss_wrong);
+		index_close(ix);
+		o.vectors = IX_VEC_FLAT; /* an existing index keeps its kind */
+		T_REQUIRE(!index_open(ixdir, &o, &ix, err, sizeof err), "index_open: %s", err);
+		T_CHECK(!strcmp(info(ix).vectors, "hnsw"), "hnsw: reopened as %s", info(ix).vectors);
+	}
+	index_close(ix);
+}
+
 static void lifecycle(const char *what, const char *emb, const char *big_path)
 {
 	char base[256], ixdir[300], docs[300], bad[300];
@@ -1058,6 +1104,7 @@ int main(void)
 	if (have_emb) {
 		lifecycle("embedder", emb, big_path);
 		test_mmr(emb);
+		test_hnsw(emb);
 	}
 	double t2 = now();
 	test_big(big_path, big, big_len);
