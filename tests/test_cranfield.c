@@ -41,30 +41,14 @@
 #define TOP_DOCS 100
 #define MAP_MIN 0.25
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- the temporary store, removed at exit (T_REQUIRE exits too) ---------- */
 
 static char tmp_store[64];
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 static void rm_tmp_store(void)
 {
 	if (tmp_store[0])
-		nftw(tmp_store, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		t_rm_tree(tmp_store);
 	tmp_store[0] = 0;
 }
 
@@ -311,7 +295,7 @@ static void run_mode(struct index *ix, enum search_mode mode, char **queries,
 	struct search_opts so = *base;
 	so.mode = mode;
 	so.k = K_CHUNKS;
-	double t0 = now(), ranked = 0;
+	double t0 = t_now(), ranked = 0;
 	m->ndcg = m->map = m->recall = 0;
 	for (int q = 1; q <= N_QUERIES; q++) {
 		struct search_hit *h;
@@ -336,7 +320,7 @@ static void run_mode(struct index *ix, enum search_mode mode, char **queries,
 		m->map += avg_prec(q, rank, nr);
 		m->recall += recall100(q, rank, nr);
 	}
-	m->ms = (now() - t0) * 1000 / N_QUERIES;
+	m->ms = (t_now() - t0) * 1000 / N_QUERIES;
 	m->ndcg /= N_QUERIES;
 	m->map /= N_QUERIES;
 	m->recall /= N_QUERIES;
@@ -415,7 +399,7 @@ int main(void)
 		files[i] = filebuf[i];
 	}
 	struct counts c = {0};
-	double t0 = now();
+	double t0 = t_now();
 	T_REQUIRE(!index_add(ix, keys, files, (size_t)n_docs, on_ack, &c, err, sizeof err),
 		  "index_add: %s", err);
 	int64_t pending = 0;
@@ -423,7 +407,7 @@ int main(void)
 		T_REQUIRE(!index_embed_pending(ix, 0, &pending, err, sizeof err),
 			  "index_embed_pending: %s", err);
 	T_REQUIRE(!index_persist(ix, err, sizeof err), "index_persist: %s", err);
-	double t_add = now() - t0;
+	double t_add = t_now() - t0;
 	struct index_info in;
 	T_REQUIRE(!index_info(ix, &in), "index_info failed");
 	fprintf(stderr,

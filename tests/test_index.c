@@ -48,30 +48,14 @@
 #endif
 #define BIG_MB 50
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---- the temporary folder, removed at exit (T_REQUIRE exits too) ---------- */
 
 static char root[64];
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 static void rm_root(void)
 {
 	if (root[0])
-		nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		t_rm_tree(root);
 	root[0] = 0;
 }
 
@@ -331,9 +315,9 @@ static void corpus_free(struct corpus *c)
 static void test_incremental(const char *what, struct index *ix, const struct corpus *c, int emb)
 {
 	struct acks a;
-	double t0 = now();
+	double t0 = t_now();
 	add(ix, (const char *const *)c->keys, (const char *const *)c->files, (size_t)c->n, &a);
-	double t_add = now() - t0;
+	double t_add = t_now() - t0;
 	T_CHECK(a.by[IX_INDEXED] == (size_t)c->n, "%s: %zu of %d indexed", what, a.by[IX_INDEXED],
 		c->n);
 	T_CHECK(a.chunks == c->n, "%s: %ld chunks for %d one-chunk documents", what, a.chunks, c->n);
@@ -369,9 +353,9 @@ static void test_incremental(const char *what, struct index *ix, const struct co
 	memcpy(m, "zq9999k", 7);
 	write_str(c->files[ch], text);
 
-	t0 = now();
+	t0 = t_now();
 	add(ix, (const char *const *)c->keys, (const char *const *)c->files, (size_t)c->n, &a);
-	double t_re = now() - t0;
+	double t_re = t_now() - t0;
 	T_CHECK(a.by[IX_INDEXED] == 1 && a.by[IX_UNCHANGED] == (size_t)c->n - 1,
 		"%s: re-add: %zu indexed, %zu unchanged, %zu reused, %zu skipped", what,
 		a.by[IX_INDEXED], a.by[IX_UNCHANGED], a.by[IX_REUSED], a.by[IX_SKIPPED]);
@@ -1006,18 +990,18 @@ static void lifecycle(const char *what, const char *emb, const char *big_path)
 	make_corpus(&c, docs, emb ? N_SMALL_EMB : N_SMALL);
 
 	struct index *ix = open_ix(ixdir, emb, 0, 0);
-	double t0 = now();
+	double t0 = t_now();
 	test_incremental(what, ix, &c, emb != NULL);
-	double t1 = now();
+	double t1 = t_now();
 	test_copy_rename_remove(what, ix, docs, emb != NULL);
-	double t2 = now();
+	double t2 = t_now();
 	test_bad_input(what, ix, bad, big_path);
-	double t3 = now();
+	double t3 = t_now();
 	test_read_only(what, ixdir, emb, c.n);
 	check_consistent(what, ix, 0);
 	if (emb)
 		test_repair(&ix, ixdir, emb, c.n);
-	double t4 = now();
+	double t4 = t_now();
 	fprintf(stderr, "test_index: %s: incremental %.1f s, copy/rename/remove %.1f s, bad input "
 			"%.1f s, read-only/check/repair %.1f s\n",
 		what, t1 - t0, t2 - t1, t3 - t2, t4 - t3);
@@ -1033,9 +1017,9 @@ static void test_big(const char *big_path, const char *big, size_t len)
 	snprintf(ixdir, sizeof ixdir, "%s/big-index", root);
 	struct index *ix = open_ix(ixdir, NULL, 0, (size_t)64 << 20);
 	struct index_add_result r;
-	double t0 = now();
+	double t0 = t_now();
 	add1(ix, "big.txt", big_path, &r);
-	double t = now() - t0;
+	double t = t_now() - t0;
 	T_CHECK(r.outcome == IX_INDEXED && r.n_chunks > 0 && r.n_embedded == 0,
 		"%d MB file, 64 MiB limit: %s, %d chunks: %s", BIG_MB, outcome_name(r.outcome),
 		r.n_chunks, r.reason);
@@ -1098,17 +1082,17 @@ int main(void)
 	char *big = big_line(BIG_MB, &big_len);
 	write_file(big_path, big, big_len);
 
-	double t0 = now();
+	double t0 = t_now();
 	lifecycle("no-embedder", NULL, big_path);
-	double t1 = now();
+	double t1 = t_now();
 	if (have_emb) {
 		lifecycle("embedder", emb, big_path);
 		test_mmr(emb);
 		test_hnsw(emb);
 	}
-	double t2 = now();
+	double t2 = t_now();
 	test_big(big_path, big, big_len);
-	double t3 = now();
+	double t3 = t_now();
 	fprintf(stderr, "test_index: no-embedder lifecycle %.1f s, embedder lifecycle %.1f s, "
 			"big file %.1f s\n", t1 - t0, t2 - t1, t3 - t2);
 	free(big);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define T_SKIP 77
 
@@ -99,5 +100,31 @@ static inline float t_rand_f(uint64_t *s) /* uniform in [-1, 1) */
 {
 	return (float)((t_rand_u64(s) >> 40) * (1.0 / 8388608.0)) - 1.0f;
 }
+
+/* Seconds on a monotonic clock. */
+static inline double t_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* For tests that include <ftw.h> (with _GNU_SOURCE or _XOPEN_SOURCE) first. */
+#ifdef FTW_PHYS
+static inline int t_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Remove a folder and everything in it (symbolic links are not followed). */
+static inline void t_rm_tree(const char *path)
+{
+	nftw(path, t_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+#endif
 
 #endif
