@@ -627,31 +627,35 @@ void session_reset(struct session *s)
 
 /* Causal self-attention of nb new tokens (positions pos0..pos0+nb-1) over
  * the cache of one layer; work is split over (token, head) pairs. */
+/* Attention of nb tokens whose queries are in buf->q: token t attends with
+ * its session's cache (ss[t], at that session's position), or, ss NULL,
+ * with buf's own cache at position pos0 + t. */
 struct attn_job {
-	struct session *s;
+	struct session *buf;
+	struct session *const *ss;
 	int layer, pos0, nb;
 };
 
 static void attn_task(void *ctx, int ith, int nth)
 {
 	struct attn_job *j = ctx;
-	struct session *s = j->s;
-	const struct model_hparams *hp = &s->m->hp;
-	enum kt_type kvt = s->kv_type;
+	struct session *b = j->buf;
+	const struct model_hparams *hp = &b->m->hp;
 	int hd = hp->head_dim, nh = hp->n_head, group = hp->n_head / hp->n_head_kv;
-	size_t head_bytes = kt_row_bytes(kvt, hd);
-	const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
-	const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
-	float *scratch = s->scores + (size_t)ith * s->attn_scratch;
+	float *scratch = b->scores + (size_t)ith * b->attn_scratch;
 	float scale = 1.0f / sqrtf((float)hd);
 	int total = j->nb * nh;
 	for (int w = ith; w < total; w += nth) {
 		int t = w / nh, h = w % nh, kvh = h / group;
-		int n = j->pos0 + t + 1; /* positions this token may attend to */
+		const struct session *s = j->ss ? j->ss[t] : b;
+		int n = (j->ss ? s->pos : j->pos0 + t) + 1; /* positions it may attend to */
+		size_t head_bytes = kt_row_bytes(s->kv_type, hd);
+		const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
+		const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
 		size_t off = (size_t)kvh * head_bytes;
-		kt_attn_head(kvt, kc + off, vc + off, s->kv_row,
-			     s->q + (size_t)t * nh * hd + (size_t)h * hd, n, hd, scale, scratch,
-			     s->att_out + (size_t)t * nh * hd + (size_t)h * hd);
+		kt_attn_head(s->kv_type, kc + off, vc + off, s->kv_row,
+			     b->q + (size_t)t * nh * hd + (size_t)h * hd, n, hd, scale, scratch,
+			     b->att_out + (size_t)t * nh * hd + (size_t)h * hd);
 	}
 }
 
@@ -662,6 +666,52 @@ static void add_bias(float *x, const float *b, int nb, int n)
 	for (int t = 0; t < nb; t++)
 		for (int i = 0; i < n; i++)
 			x[(size_t)t * n + i] += b[i];
+}
+
+/* A block's input for the nb tokens in b->x: the attention norm, then q,
+ * k and v with their biases. */
+static void block_qkv(struct session *b, const struct layer *l, int nb)
+{
+	const struct model_hparams *hp = &b->m->hp;
+	int E = hp->n_embd, hd = hp->head_dim;
+	for (int t = 0; t < nb; t++)
+		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->attn_norm, E, hp->norm_eps);
+	kt_matmul(b->pool, &l->wq, b->xb, nb, b->q, b->work);
+	kt_matmul(b->pool, &l->wk, b->xb, nb, b->k, b->work);
+	kt_matmul(b->pool, &l->wv, b->xb, nb, b->v, b->work);
+	add_bias(b->q, l->bq, nb, hp->n_head * hd);
+	add_bias(b->k, l->bk, nb, hp->n_head_kv * hd);
+	add_bias(b->v, l->bv, nb, hp->n_head_kv * hd);
+}
+
+/* A block's output: x += Wo * att_out (through xb as the product's
+ * destination), then the SwiGLU feed-forward, added to x too. */
+static void block_out_ffn(struct session *b, const struct layer *l, int nb)
+{
+	const struct model_hparams *hp = &b->m->hp;
+	int E = hp->n_embd;
+	kt_matmul(b->pool, &l->wo, b->att_out, nb, b->xb, b->work);
+	for (size_t i = 0; i < (size_t)nb * E; i++)
+		b->x[i] += b->xb[i];
+	for (int t = 0; t < nb; t++)
+		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->ffn_norm, E, hp->norm_eps);
+	kt_matmul(b->pool, &l->w_gate, b->xb, nb, b->gate, b->work);
+	kt_matmul(b->pool, &l->w_up, b->xb, nb, b->up, b->work);
+	kt_swiglu(b->gate, b->up, nb * hp->n_ff);
+	kt_matmul(b->pool, &l->w_down, b->gate, nb, b->xb, b->work);
+	for (size_t i = 0; i < (size_t)nb * E; i++)
+		b->x[i] += b->xb[i];
+}
+
+/* Logits of the n rows of x from row first on. */
+static void out_logits(struct session *b, int first, int n, float *logits)
+{
+	struct model *m = b->m;
+	int E = m->hp.n_embd;
+	for (int t = 0; t < n; t++)
+		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)(first + t) * E, m->out_norm, E,
+			   m->hp.norm_eps);
+	kt_matmul(b->pool, &m->output, b->xb, n, logits, b->work);
 }
 
 /* One batch of nb <= SESSION_BATCH tokens at s->pos. Writes the logits of
@@ -677,15 +727,7 @@ static void forward_batch(struct session *s, const int32_t *tokens, int nb,
 		mat_row(&m->tok_embd, tokens[t], s->x + (size_t)t * E);
 	for (int li = 0; li < hp->n_layer; li++) {
 		const struct layer *l = &m->layers[li];
-		for (int t = 0; t < nb; t++)
-			kt_rmsnorm(s->xb + (size_t)t * E, s->x + (size_t)t * E, l->attn_norm, E,
-				   hp->norm_eps);
-		kt_matmul(s->pool, &l->wq, s->xb, nb, s->q, s->work);
-		kt_matmul(s->pool, &l->wk, s->xb, nb, s->k, s->work);
-		kt_matmul(s->pool, &l->wv, s->xb, nb, s->v, s->work);
-		add_bias(s->q, l->bq, nb, Q);
-		add_bias(s->k, l->bk, nb, KV);
-		add_bias(s->v, l->bv, nb, KV);
+		block_qkv(s, l, nb);
 		char *kc = s->k_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
 		char *vc = s->v_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
 		for (int t = 0; t < nb; t++) {
@@ -696,30 +738,15 @@ static void forward_batch(struct session *s, const int32_t *tokens, int nb,
 		}
 		kt_quantize_row(s->kv_type, s->k, kc, (int64_t)nb * KV);
 		kt_quantize_row(s->kv_type, s->v, vc, (int64_t)nb * KV);
-		struct attn_job job = {s, li, s->pos, nb};
+		struct attn_job job = {s, NULL, li, s->pos, nb};
 		kt_pool_run(s->pool, attn_task, &job);
-		/* x += Wo * att_out, through xb as the product's destination */
-		kt_matmul(s->pool, &l->wo, s->att_out, nb, s->xb, s->work);
-		for (size_t i = 0; i < (size_t)nb * E; i++)
-			s->x[i] += s->xb[i];
-		for (int t = 0; t < nb; t++)
-			kt_rmsnorm(s->xb + (size_t)t * E, s->x + (size_t)t * E, l->ffn_norm, E,
-				   hp->norm_eps);
-		kt_matmul(s->pool, &l->w_gate, s->xb, nb, s->gate, s->work);
-		kt_matmul(s->pool, &l->w_up, s->xb, nb, s->up, s->work);
-		kt_swiglu(s->gate, s->up, nb * hp->n_ff);
-		kt_matmul(s->pool, &l->w_down, s->gate, nb, s->xb, s->work);
-		for (size_t i = 0; i < (size_t)nb * E; i++)
-			s->x[i] += s->xb[i];
+		block_out_ffn(s, l, nb);
 	}
 	s->pos += nb;
-	if (!logits)
-		return;
-	int first = all ? 0 : nb - 1, n_out = nb - first;
-	for (int t = first; t < nb; t++)
-		kt_rmsnorm(s->xb + (size_t)(t - first) * E, s->x + (size_t)t * E, m->out_norm, E,
-			   hp->norm_eps);
-	kt_matmul(s->pool, &m->output, s->xb, n_out, logits, s->work);
+	if (logits) {
+		int first = all ? 0 : nb - 1;
+		out_logits(s, first, nb - first, logits);
+	}
 }
 
 int session_forward(struct session *s, const int32_t *tokens, int n,
@@ -749,34 +776,6 @@ int session_forward(struct session *s, const int32_t *tokens, int n,
 
 /* ---- decode steps of several sessions in one pass ------------------------- */
 
-struct mattn_job {
-	struct session *const *ss;
-	struct session *buf; /* whose q and att_out hold the batch */
-	int layer, nb;
-};
-
-static void mattn_task(void *ctx, int ith, int nth)
-{
-	struct mattn_job *j = ctx;
-	struct session *b = j->buf;
-	const struct model_hparams *hp = &b->m->hp;
-	int hd = hp->head_dim, nh = hp->n_head, group = hp->n_head / hp->n_head_kv;
-	float *scratch = b->scores + (size_t)ith * b->attn_scratch;
-	float scale = 1.0f / sqrtf((float)hd);
-	int total = j->nb * nh;
-	for (int w = ith; w < total; w += nth) {
-		int t = w / nh, h = w % nh, kvh = h / group;
-		const struct session *s = j->ss[t];
-		size_t head_bytes = kt_row_bytes(s->kv_type, hd);
-		const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
-		const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
-		size_t off = (size_t)kvh * head_bytes;
-		kt_attn_head(s->kv_type, kc + off, vc + off, s->kv_row,
-			     b->q + (size_t)t * nh * hd + (size_t)h * hd, s->pos + 1, hd, scale, scratch,
-			     b->att_out + (size_t)t * nh * hd + (size_t)h * hd);
-	}
-}
-
 int session_decode_batch(struct session *const *ss, const int32_t *tokens, int n, float *logits)
 {
 	if (n <= 0 || n > SESSION_BATCH)
@@ -805,15 +804,7 @@ int session_decode_batch(struct session *const *ss, const int32_t *tokens, int n
 		mat_row(&m->tok_embd, tokens[t], b->x + (size_t)t * E);
 	for (int li = 0; li < hp->n_layer; li++) {
 		const struct layer *l = &m->layers[li];
-		for (int t = 0; t < n; t++)
-			kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->attn_norm, E,
-				   hp->norm_eps);
-		kt_matmul(b->pool, &l->wq, b->xb, n, b->q, b->work);
-		kt_matmul(b->pool, &l->wk, b->xb, n, b->k, b->work);
-		kt_matmul(b->pool, &l->wv, b->xb, n, b->v, b->work);
-		add_bias(b->q, l->bq, n, Q);
-		add_bias(b->k, l->bk, n, KV);
-		add_bias(b->v, l->bv, n, KV);
+		block_qkv(b, l, n);
 		for (int t = 0; t < n; t++) {
 			struct session *s = ss[t];
 			kt_rope(b->q + (size_t)t * Q, hp->n_head, hd, hp->n_rot, s->pos, hp->rope_base,
@@ -825,28 +816,14 @@ int session_decode_batch(struct session *const *ss, const int32_t *tokens, int n
 			kt_quantize_row(s->kv_type, b->k + (size_t)t * KV, kc, KV);
 			kt_quantize_row(s->kv_type, b->v + (size_t)t * KV, vc, KV);
 		}
-		struct mattn_job job = {ss, b, li, n};
-		kt_pool_run(b->pool, mattn_task, &job);
-		kt_matmul(b->pool, &l->wo, b->att_out, n, b->xb, b->work);
-		for (size_t i = 0; i < (size_t)n * E; i++)
-			b->x[i] += b->xb[i];
-		for (int t = 0; t < n; t++)
-			kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->ffn_norm, E,
-				   hp->norm_eps);
-		kt_matmul(b->pool, &l->w_gate, b->xb, n, b->gate, b->work);
-		kt_matmul(b->pool, &l->w_up, b->xb, n, b->up, b->work);
-		kt_swiglu(b->gate, b->up, n * hp->n_ff);
-		kt_matmul(b->pool, &l->w_down, b->gate, n, b->xb, b->work);
-		for (size_t i = 0; i < (size_t)n * E; i++)
-			b->x[i] += b->xb[i];
+		struct attn_job job = {b, ss, li, 0, n};
+		kt_pool_run(b->pool, attn_task, &job);
+		block_out_ffn(b, l, n);
 	}
 	for (int t = 0; t < n; t++)
 		ss[t]->pos++;
-	if (!logits)
-		return 0;
-	for (int t = 0; t < n; t++)
-		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, m->out_norm, E, hp->norm_eps);
-	kt_matmul(b->pool, &m->output, b->xb, n, logits, b->work);
+	if (logits)
+		out_logits(b, 0, n, logits);
 	return 0;
 }
 
