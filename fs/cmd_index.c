@@ -14,6 +14,7 @@
 
 #include "fs/cli.h"
 #include "fs/cli_util.h"
+#include "fs/daemon.h"
 #include "index/index.h"
 
 static void usage(FILE *f)
@@ -118,14 +119,6 @@ static int push(struct adder *a, const char *store, const char *file)
 	return 0;
 }
 
-/* Names DESIGN.md keeps out of the index: dot files and editor temp files. */
-static int ignored(const char *name)
-{
-	size_t l = strlen(name);
-	return name[0] == '.' || (l && name[l - 1] == '~') ||
-	       (l > 4 && (!strcmp(name + l - 4, ".swp") || !strcmp(name + l - 4, ".tmp")));
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -154,7 +147,7 @@ static int walk(struct adder *a, const char *store, const char *path, int depth)
 	struct dirent *e;
 	int rc = 0;
 	while ((e = readdir(d))) {
-		if (ignored(e->d_name))
+		if (store_name_hidden(e->d_name))
 			continue;
 		if (n == cap) {
 			char **p = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *p);

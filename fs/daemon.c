@@ -96,18 +96,25 @@ int store_prepare(const char *root, struct store_paths *p, char *err, size_t err
 
 /* ---- queries ---------------------------------------------------------------- */
 
-static const char *const RESULT_SUFFIX[] = {".status", ".stream", ".hits", ".answer",
-					     ".json", ".error", ".done"};
+const char *const daemon_result_suffixes[N_RESULT_SUFFIXES] = {
+	".done", ".status", ".stream", ".hits", ".answer", ".json", ".error",
+};
+
+int store_name_hidden(const char *name)
+{
+	size_t l = strlen(name);
+	return name[0] == '.' || !l || name[l - 1] == '~' ||
+	       (l > 4 && (!strcmp(name + l - 4, ".swp") || !strcmp(name + l - 4, ".tmp")));
+}
 
 enum qname daemon_query_kind(const char *name)
 {
 	size_t l = strlen(name);
-	if (name[0] == '.' || (l && name[l - 1] == '~') ||
-	    (l > 4 && (!strcmp(name + l - 4, ".tmp") || !strcmp(name + l - 4, ".swp"))))
+	if (store_name_hidden(name))
 		return QN_HIDDEN;
-	for (size_t i = 0; i < sizeof RESULT_SUFFIX / sizeof *RESULT_SUFFIX; i++) {
-		size_t s = strlen(RESULT_SUFFIX[i]);
-		if (l > s && !strcmp(name + l - s, RESULT_SUFFIX[i]))
+	for (size_t i = 0; i < N_RESULT_SUFFIXES; i++) {
+		size_t s = strlen(daemon_result_suffixes[i]);
+		if (l > s && !strcmp(name + l - s, daemon_result_suffixes[i]))
 			return QN_RESULT;
 	}
 	return QN_REQUEST;

@@ -32,6 +32,11 @@ struct store_paths {
  * missing. 0, or -errno with err saying which folder. */
 int store_prepare(const char *root, struct store_paths *p, char *err, size_t errsz);
 
+/* Names DESIGN.md keeps apart: dot files and editor temp files (.*, *~,
+ * *.swp, *.tmp). In docs/ they are stored, never indexed; in queries/ they
+ * are requests being written, never submitted. name is one component. */
+int store_name_hidden(const char *name);
+
 /* ---- the daemon, as the FUSE layer calls it ------------------------------ */
 
 struct daemon_opts {
@@ -64,6 +69,10 @@ enum qname {
 	QN_HIDDEN,   /* .NAME, *.tmp, *~, *.swp: a request being written, never submitted */
 };
 enum qname daemon_query_kind(const char *name);
+/* The suffixes of a request's result files, NAME.done first (the order
+ * results are removed in, so that no poller sees .done without the rest). */
+#define N_RESULT_SUFFIXES 7
+extern const char *const daemon_result_suffixes[N_RESULT_SUFFIXES];
 /* A request file was closed after being written, or renamed in: queue it.
  * 0, or -errno (the write is then refused with it: e.g. -EBUSY while the
  * request of that name is still running). */

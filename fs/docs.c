@@ -28,10 +28,7 @@
 int docs_ignored(const char *rel)
 {
 	const char *b = strrchr(rel, '/');
-	b = b ? b + 1 : rel;
-	size_t l = strlen(b);
-	return b[0] == '.' || !l || b[l - 1] == '~' ||
-	       (l > 4 && (!strcmp(b + l - 4, ".swp") || !strcmp(b + l - 4, ".tmp")));
+	return store_name_hidden(b ? b + 1 : rel);
 }
 
 /* Queue a change (rel NULL: only wake the index thread). Called from FUSE

@@ -70,11 +70,6 @@ _Static_assert(sizeof(fuse_ino_t) >= sizeof(uintptr_t), "node addresses must fit
 /* Text written to models/generator or models/embedder, at most. */
 #define MODEL_NAME_MAX 4096
 
-/* The suffixes of a request's result files (DESIGN.md): a notice about the
- * request NAME invalidates all of them. */
-static const char *const RESULT_SUFFIX[] = {".status", ".stream", ".hits", ".answer",
-					     ".json", ".error", ".done"};
-
 enum tree { T_NONE, T_DOCS, T_QUERIES, T_MODELS };
 enum nkind { N_ROOT, N_PASS, N_STATUS_DIR, N_STATUS_FILE, N_MODEL };
 
@@ -1891,8 +1886,8 @@ void mount_notify_query(struct mount *m, const char *name)
 		note_add(m, name, "");
 		/* the daemon names the request when any of its files changed */
 		if (daemon_query_kind(name) == QN_REQUEST)
-			for (size_t i = 0; i < sizeof RESULT_SUFFIX / sizeof *RESULT_SUFFIX; i++)
-				note_add(m, name, RESULT_SUFFIX[i]);
+			for (size_t i = 0; i < N_RESULT_SUFFIXES; i++)
+				note_add(m, name, daemon_result_suffixes[i]);
 		pthread_cond_signal(&m->note_cv);
 	}
 	pthread_mutex_unlock(&m->note_mu);

@@ -82,11 +82,9 @@ int query_write_result(struct daemon *d, const char *name, const char *suffix,
 
 void query_remove_results(struct daemon *d, const char *name)
 {
-	static const char *const sfx[] = {".done", ".status", ".stream", ".hits", ".answer",
-					  ".json", ".error"};
-	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+	for (size_t i = 0; i < N_RESULT_SUFFIXES; i++) {
 		char p[4600];
-		qpath(d, name, sfx[i], p, sizeof p);
+		qpath(d, name, daemon_result_suffixes[i], p, sizeof p);
 		if (!unlink(p))
 			mount_notify_query(d->m, name);
 	}

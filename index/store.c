@@ -1171,23 +1171,30 @@ int index_rename(struct index *ix, const char *from, const char *to, char *err, 
 	return rc;
 }
 
+/* A docs row as index_list and index_check read it (DOC_COLUMNS). */
+#define DOC_COLUMNS "path, size, mtime_ns, hash, type, skipped, reason, n_chunks"
+
+static struct index_doc doc_row(sqlite3_stmt *st)
+{
+	return (struct index_doc){
+		.key = (const char *)sqlite3_column_text(st, 0),
+		.size = sqlite3_column_int64(st, 1),
+		.mtime_ns = sqlite3_column_int64(st, 2),
+		.hash = (const char *)sqlite3_column_text(st, 3),
+		.type = (const char *)sqlite3_column_text(st, 4),
+		.skipped = sqlite3_column_int(st, 5),
+		.reason = (const char *)sqlite3_column_text(st, 6),
+		.n_chunks = sqlite3_column_int(st, 7),
+	};
+}
+
 int index_list(struct index *ix, index_doc_fn fn, void *ctx, char *err, size_t errsz)
 {
 	pthread_mutex_lock(&ix->mu);
-	sqlite3_stmt *st = prep(ix, "SELECT path, size, mtime_ns, hash, type, skipped, reason,"
-				    " n_chunks FROM docs ORDER BY path");
+	sqlite3_stmt *st = prep(ix, "SELECT " DOC_COLUMNS " FROM docs ORDER BY path");
 	int rc = st ? 0 : ix_sql_err(ix, err, errsz, "listing");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		struct index_doc d = {
-			.key = (const char *)sqlite3_column_text(st, 0),
-			.size = sqlite3_column_int64(st, 1),
-			.mtime_ns = sqlite3_column_int64(st, 2),
-			.hash = (const char *)sqlite3_column_text(st, 3),
-			.type = (const char *)sqlite3_column_text(st, 4),
-			.skipped = sqlite3_column_int(st, 5),
-			.reason = (const char *)sqlite3_column_text(st, 6),
-			.n_chunks = sqlite3_column_int(st, 7),
-		};
+		struct index_doc d = doc_row(st);
 		if (fn(ctx, &d))
 			break;
 	}
@@ -1301,19 +1308,9 @@ int index_check(struct index *ix, int repair, const char *base, index_doc_fn sta
 
 	/* documents whose file is gone or changed */
 	if (base && stale) {
-		st = prep(ix, "SELECT path, size, mtime_ns, hash, type, skipped, reason, n_chunks"
-			      " FROM docs ORDER BY path");
+		st = prep(ix, "SELECT " DOC_COLUMNS " FROM docs ORDER BY path");
 		while (st && sqlite3_step(st) == SQLITE_ROW) {
-			struct index_doc d = {
-				.key = (const char *)sqlite3_column_text(st, 0),
-				.size = sqlite3_column_int64(st, 1),
-				.mtime_ns = sqlite3_column_int64(st, 2),
-				.hash = (const char *)sqlite3_column_text(st, 3),
-				.type = (const char *)sqlite3_column_text(st, 4),
-				.skipped = sqlite3_column_int(st, 5),
-				.reason = (const char *)sqlite3_column_text(st, 6),
-				.n_chunks = sqlite3_column_int(st, 7),
-			};
+			struct index_doc d = doc_row(st);
 			char p[4200];
 			if (d.key[0] == '/')
 				snprintf(p, sizeof p, "%s", d.key);
