@@ -1,8 +1,10 @@
 /*
  * Micro-benchmark of the CPU block kernels: weight bytes per second of
  * vec_dot per type (single thread, from cache and from memory), kt_matmul
- * for one activation row (decode) on 1..N threads against the machine's
- * read bandwidth, and kt_matmul for a batch (prefill).
+ * for one activation row (decode) on 1 and N threads against the machine's
+ * read bandwidth, by rows and packed in groups of 8 rows (kt_mat_pack; 0
+ * where the type has no packed kernels), and kt_matmul for a batch
+ * (prefill).
  *
  * usage: bench_quant [threads [MiB [type]]]   (defaults: all CPUs, 256 MiB
  * of weights per memory-bound measurement, well above any L3; all types)
@@ -108,8 +110,8 @@ int main(int argc, char **argv)
 	printf("isa %s, %d threads\n", kt_isa_name(kt_cpu_isa()), max_threads);
 	printf("read bandwidth: 1 thread %.1f GB/s, %d threads %.1f GB/s\n", read_bw(pool1, big),
 	       max_threads, read_bw(pool, big));
-	printf("%-5s %12s %12s %12s %12s %14s\n", "type", "dot-L2 GB/s", "dot-mem GB/s",
-	       "mm1 1t GB/s", "mm1 Nt GB/s", "mm64 Nt GFLOP/s");
+	printf("%-5s %12s %12s %12s %12s %12s %12s %14s\n", "type", "dot-L2 GB/s", "dot-mem GB/s",
+	       "mm1 1t GB/s", "mm1 Nt GB/s", "pk1 1t GB/s", "pk1 Nt GB/s", "mm64 Nt GFLOP/s");
 
 	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
 		const enum kt_type t = types[ti], dt = kt_dot_type(t);
@@ -151,25 +153,35 @@ int main(int argc, char **argv)
 		}
 		const double dot_mem = (double)(rb * (size_t)rows) / best / 1e9;
 
-		/* kt_matmul, one activation row: 1 thread and all */
-		const struct kt_mat m = { t, rows, cols, mb };
+		/* kt_matmul, one activation row: 1 thread and all, by rows and
+		 * (where the type has packed kernels) packed */
+		struct kt_mat m = { t, rows, cols, mb, NULL };
 		float *y = malloc((size_t)rows * 64 * sizeof(float));
-		void *work = malloc(kt_matmul_work_bytes(&m, 64) + 64);
-		double mm[2];
+		const size_t pbytes = kt_mat_packed_bytes(&m);
+		void *pk = pbytes ? aligned_alloc(64, (pbytes + 63) / 64 * 64) : NULL;
+		double mm[4] = { 0 };
 		struct kt_pool *pp[2] = { pool1, pool };
-		for (int pi = 0; pi < 2; pi++) {
-			best = 1e30;
-			for (int k = 0; k < 3; k++) {
-				double t0 = now();
-				kt_matmul(pp[pi], &m, x, 1, y, work);
-				double el = now() - t0;
-				best = el < best ? el : best;
+		for (int v = 0; v < 2; v++) {
+			if (v && (!pk || kt_mat_pack(&m, pk)))
+				break;
+			void *work = malloc(kt_matmul_work_bytes(&m, 1) + 64);
+			for (int pi = 0; pi < 2; pi++) {
+				best = 1e30;
+				for (int k = 0; k < 3; k++) {
+					double t0 = now();
+					kt_matmul(pp[pi], &m, x, 1, y, work);
+					double el = now() - t0;
+					best = el < best ? el : best;
+				}
+				mm[2 * v + pi] = (double)(rb * (size_t)rows) / best / 1e9;
 			}
-			mm[pi] = (double)(rb * (size_t)rows) / best / 1e9;
+			free(work);
 		}
+		void *work = malloc(kt_matmul_work_bytes(&m, 64) + 64);
 
 		/* prefill-like: 64 activation rows on a 4096 x 4096 matrix */
-		const struct kt_mat m64 = { t, 4096 < rows ? 4096 : rows, cols, mb };
+		m.packed = NULL;
+		const struct kt_mat m64 = { t, 4096 < rows ? 4096 : rows, cols, mb, NULL };
 		best = 1e30;
 		for (int k = 0; k < 2; k++) {
 			double t0 = now();
@@ -179,11 +191,12 @@ int main(int argc, char **argv)
 		}
 		const double gflops = 2.0 * (double)m64.rows * (double)cols * 64 / best / 1e9;
 
-		printf("%-5s %12.1f %12.1f %12.1f %12.1f %14.1f\n", kt_type_name(t), dot_l2, dot_mem,
-		       mm[0], mm[1], gflops);
+		printf("%-5s %12.1f %12.1f %12.1f %12.1f %12.1f %12.1f %14.1f\n", kt_type_name(t),
+		       dot_l2, dot_mem, mm[0], mm[1], mm[2], mm[3], gflops);
 		fflush(stdout);
 		(void)sink;
 		free(mb);
+		free(pk);
 		free(y);
 		free(work);
 		free(x);

@@ -305,6 +305,9 @@ const char *model_chat_template(const struct model *m);
 const char *model_name(const struct model *m); /* general.name or file name */
 /* Bytes of weights read per decoded token (all matrices + embedding row). */
 size_t model_weight_bytes(const struct model *m);
+/* Bytes of the packed copies of its matrices the model holds (kt_mat_pack;
+ * 0 where none was made). */
+size_t model_packed_bytes(const struct model *m);
 /* Weights multiplied per token (elements of all matrices, output included). */
 int64_t model_matmul_params(const struct model *m);
 

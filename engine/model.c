@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine/engine.h"
 #include "engine/internal.h"
@@ -55,6 +56,8 @@ struct model {
 	struct layer *layers;      /* n_layer */
 	float **owned;             /* vectors converted to F32, freed with the model */
 	int n_owned;
+	void *packed;              /* mapping of the packed matrices (pack_matrices) */
+	size_t packed_bytes;
 };
 
 static void fmt_shape(char *buf, size_t n, const struct gguf_tensor *t)
@@ -113,6 +116,59 @@ static int want_mat(struct model *m, struct kt_mat *out, const char *name,
 	return 0;
 }
 
+/* Packed copies (kt_mat_pack) of the decoder's matrices, which the
+ * matrix-vector products then read, in one anonymous mapping the model
+ * owns. The mapping asks for transparent huge pages: decoding streams the
+ * whole copy once per token, and with 4 KiB pages every page is a TLB
+ * miss. SEEKFS_PACK=0 in the environment keeps the row-major kernels. A
+ * matrix that cannot be packed (its type, or this CPU), or all of them
+ * when the memory cannot be had, is simply read by rows. */
+static void pack_matrices(struct model *m)
+{
+	const char *env = getenv("SEEKFS_PACK");
+	if (m->hp.arch == ARCH_BERT || (env && !strcmp(env, "0")))
+		return;
+	struct kt_mat **all = calloc((size_t)m->hp.n_layer * 7 + 1, sizeof *all);
+	if (!all)
+		return;
+	int n = 0;
+	all[n++] = &m->output;
+	for (int i = 0; i < m->hp.n_layer; i++) {
+		struct layer *l = &m->layers[i];
+		struct kt_mat *ml[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+		for (size_t j = 0; j < sizeof ml / sizeof ml[0]; j++)
+			all[n++] = ml[j];
+	}
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += (kt_mat_packed_bytes(all[i]) + 63) / 64 * 64;
+	void *arena = total ? mmap(NULL, total, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
+	if (arena != MAP_FAILED) {
+#ifdef MADV_HUGEPAGE
+		madvise(arena, total, MADV_HUGEPAGE);
+#endif
+		size_t off = 0;
+		for (int i = 0; i < n; i++)
+			if (!kt_mat_pack(all[i], (char *)arena + off))
+				off += (kt_mat_packed_bytes(all[i]) + 63) / 64 * 64;
+		m->packed = arena;
+		m->packed_bytes = total;
+	}
+	free(all);
+}
+
+/* Adds p to what the model frees; -ENOMEM (p not added) when it cannot. */
+static int own(struct model *m, float *p)
+{
+	float **o = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *o);
+	if (!o)
+		return -ENOMEM;
+	m->owned = o;
+	m->owned[m->n_owned++] = p;
+	return 0;
+}
+
 /* A vector (norm weight, bias) as F32. Stored F32 vectors are used in place
  * (GGUF aligns tensor data to at least 32 bytes); others are converted into
  * memory the model owns. */
@@ -128,16 +184,11 @@ static int want_vec(struct model *m, const float **out, const char *name,
 		return 0;
 	}
 	float *v = malloc((size_t)n * sizeof(float));
-	float **o = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *o);
-	if (!v || !o) {
+	if (!v || own(m, v)) {
 		free(v);
-		if (o)
-			m->owned = o;
 		eng_err(err, errsz, "%s: out of memory", gguf_name(m->g));
 		return -ENOMEM;
 	}
-	m->owned = o;
-	m->owned[m->n_owned++] = v;
 	kt_dequant_row((enum kt_type)t->type, t->data, v, n);
 	*out = v;
 	return 0;
@@ -396,6 +447,7 @@ int model_load(const char *path, struct model **out, char *err, size_t errsz)
 		model_free(m);
 		return -EINVAL;
 	}
+	pack_matrices(m);
 	size_t tl;
 	const char *tmpl = gguf_get_str(m->g, "tokenizer.chat_template", &tl);
 	if (tmpl) {
@@ -427,6 +479,8 @@ void model_free(struct model *m)
 	for (int i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
+	if (m->packed)
+		munmap(m->packed, m->packed_bytes);
 	free(m->layers);
 	free(m->chat_template);
 	tok_free(m->tok);
@@ -459,9 +513,19 @@ const char *model_name(const struct model *m)
 	return m->name;
 }
 
+/* Bytes a product with w reads: its packed copy and the rows after it,
+ * or its rows. */
 static size_t mat_bytes(const struct kt_mat *w)
 {
+	if (w->packed)
+		return kt_mat_packed_bytes(w) +
+		       (size_t)(w->rows % KT_PACK_ROWS) * kt_row_bytes(w->type, w->cols);
 	return (size_t)w->rows * kt_row_bytes(w->type, w->cols);
+}
+
+size_t model_packed_bytes(const struct model *m)
+{
+	return m->packed_bytes;
 }
 
 size_t model_weight_bytes(const struct model *m)
@@ -575,12 +639,15 @@ int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
 	size_t wmax = kt_matmul_work_bytes(&m->output, (int)B);
 	for (int i = 0; i < hp->n_layer; i++) {
 		const struct layer *l = &m->layers[i];
-		const struct kt_mat *ml[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
-		for (size_t j = 0; j < sizeof ml / sizeof ml[0]; j++) {
-			size_t w = kt_matmul_work_bytes(ml[j], (int)B);
-			if (w > wmax)
-				wmax = w;
-		}
+		const struct kt_mm qkv[] = {{.w = &l->wq}, {.w = &l->wk}, {.w = &l->wv}};
+		const struct kt_mm gate_up[] = {{.w = &l->w_gate}, {.w = &l->w_up}};
+		size_t w[] = {kt_matmul_n_work_bytes(qkv, 3, (int)B),
+			      kt_matmul_n_work_bytes(gate_up, 2, (int)B),
+			      kt_matmul_work_bytes(&l->wo, (int)B),
+			      kt_matmul_work_bytes(&l->w_down, (int)B)};
+		for (size_t j = 0; j < sizeof w / sizeof w[0]; j++)
+			if (w[j] > wmax)
+				wmax = w[j];
 	}
 	s->work = xcalloc(wmax, 1, &fail);
 	if (fail) {
@@ -676,9 +743,9 @@ static void block_qkv(struct session *b, const struct layer *l, int nb)
 	int E = hp->n_embd, hd = hp->head_dim;
 	for (int t = 0; t < nb; t++)
 		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->attn_norm, E, hp->norm_eps);
-	kt_matmul(b->pool, &l->wq, b->xb, nb, b->q, b->work);
-	kt_matmul(b->pool, &l->wk, b->xb, nb, b->k, b->work);
-	kt_matmul(b->pool, &l->wv, b->xb, nb, b->v, b->work);
+	const struct kt_mm qkv[] = {{.w = &l->wq, .y = b->q}, {.w = &l->wk, .y = b->k},
+				    {.w = &l->wv, .y = b->v}};
+	kt_matmul_n(b->pool, qkv, 3, b->xb, nb, b->work);
 	add_bias(b->q, l->bq, nb, hp->n_head * hd);
 	add_bias(b->k, l->bk, nb, hp->n_head_kv * hd);
 	add_bias(b->v, l->bv, nb, hp->n_head_kv * hd);
@@ -695,8 +762,8 @@ static void block_out_ffn(struct session *b, const struct layer *l, int nb)
 		b->x[i] += b->xb[i];
 	for (int t = 0; t < nb; t++)
 		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->ffn_norm, E, hp->norm_eps);
-	kt_matmul(b->pool, &l->w_gate, b->xb, nb, b->gate, b->work);
-	kt_matmul(b->pool, &l->w_up, b->xb, nb, b->up, b->work);
+	const struct kt_mm gate_up[] = {{.w = &l->w_gate, .y = b->gate}, {.w = &l->w_up, .y = b->up}};
+	kt_matmul_n(b->pool, gate_up, 2, b->xb, nb, b->work);
 	kt_swiglu(b->gate, b->up, nb * hp->n_ff);
 	kt_matmul(b->pool, &l->w_down, b->gate, nb, b->xb, b->work);
 	for (size_t i = 0; i < (size_t)nb * E; i++)

@@ -325,7 +325,8 @@ int cmd_bench(int argc, char **argv)
 	printf("model      %s (%s, %d layers, n_embd %d, vocab %d)\n", model_name(m),
 	       hp->arch_name, hp->n_layer, hp->n_embd, hp->n_vocab);
 	printf("threads    %d (%s)\n", kt_pool_threads(pool), kt_isa_name(kt_cpu_isa()));
-	printf("weights    %.1f MiB read per decoded token\n", wbytes / 1048576.0);
+	printf("weights    %.1f MiB read per decoded token (%s)\n", wbytes / 1048576.0,
+	       model_packed_bytes(m) ? "matrices packed in groups of 8 rows" : "row-major");
 	printf("bandwidth  %.2f GB/s measured (read, %d threads)\n", bw / 1e9, kt_pool_threads(pool));
 	printf("prefill    %d tokens: %.1f tok/s = %.1f GFLOP/s in matrix products\n", n_prompt, pp, gflops);
 	printf("decode     %d tokens: %.2f tok/s = %.2f GB/s of weights, %.0f%% of the bandwidth limit (%.2f tok/s)\n",

@@ -101,7 +101,30 @@ struct kt_mat {
 	enum kt_type type;
 	int64_t rows, cols;
 	const void *data; /* rows * kt_row_bytes(type, cols) bytes */
+	/* NULL, or kt_mat_pack's copy of the rows in groups of 8, which
+	 * kt_matmul then reads instead of data (data stays valid and is still
+	 * what rows past the last whole group, and row lookups, read) */
+	const void *packed;
 };
+
+/* The rows of w copied in groups of KT_PACK_ROWS, interleaved block by
+ * block, so that the matrix-vector kernels of the vector ISAs compute
+ * eight outputs at once: one broadcast of each activation group serves
+ * eight rows and the scales of eight rows load as one vector (see
+ * kernels/cpu/pack.c for the layouts). dst: kt_mat_packed_bytes(w) bytes,
+ * 64-byte aligned, owned by the caller; w->packed points there on success.
+ * Returns 0, or -ENOTSUP when this CPU or w's type or shape has no packed
+ * kernels (w->packed stays NULL: the row kernels serve). Results through
+ * the packed kernels equal the row kernels' up to the order of float
+ * additions. */
+#define KT_PACK_ROWS 8
+int kt_mat_pack(struct kt_mat *w, void *dst);
+/* Bytes kt_mat_pack needs for w (0: not packable). */
+size_t kt_mat_packed_bytes(const struct kt_mat *w);
+/* Rows [r0, r0 + 8) of w back from w->packed, in the original row format
+ * (8 * kt_row_bytes(type, cols) bytes); r0 a multiple of 8 below the
+ * packed rows. For checking the layouts. */
+void kt_mat_unpack_group(const struct kt_mat *w, int64_t r0, void *rows);
 
 /* Bytes of scratch kt_matmul needs for nb activation rows. */
 size_t kt_matmul_work_bytes(const struct kt_mat *w, int nb);
@@ -113,7 +136,8 @@ size_t kt_matmul_work_bytes(const struct kt_mat *w, int nb);
  * bit, except for float weights (F32, F16, BF16) with nb >= KT_GEMM_MIN_NB
  * on AVX2: those go through a register-blocked GEMM whose sums run in
  * another order (one FMA chain per output over c = 0, 1, ...), equal to
- * the dot products up to float rounding. Within each path a y depends
+ * the dot products up to float rounding; and for rows read from w->packed,
+ * whose block sums are added in another order too. Within each path a y depends
  * only on its row and its activation row: not on the thread count or on
  * where in the batch the row is. */
 void kt_matmul(struct kt_pool *pool, const struct kt_mat *w, const float *x,
@@ -129,6 +153,21 @@ enum kt_act {
  * product where the GEMM runs. */
 void kt_matmul_ex(struct kt_pool *pool, const struct kt_mat *w, const float *x,
 		  int nb, float *y, void *work, const float *bias, enum kt_act act);
+
+/* One product of a kt_matmul_n: mm.y = act(mm.w x + mm.bias). */
+struct kt_mm {
+	const struct kt_mat *w;
+	float *y;
+	const float *bias; /* NULL: none */
+	enum kt_act act;
+};
+/* The n products mm[0..n) of the same activations x (nb rows; all the
+ * matrices have the same cols), as n calls of kt_matmul_ex would give them
+ * bit for bit, in one pass over the pool. work: kt_matmul_n_work_bytes. */
+#define KT_MATMUL_MAX 4
+void kt_matmul_n(struct kt_pool *pool, const struct kt_mm *mm, int n, const float *x, int nb,
+		 void *work);
+size_t kt_matmul_n_work_bytes(const struct kt_mm *mm, int n, int nb);
 
 /* ---- transformer ops (CPU, float) -------------------------------------- */
 

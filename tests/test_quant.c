@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdatomic.h>
 
+#include "kernels/cpu/quant.h"
 #include "kernels/kernels.h"
 #include "tests/testutil.h"
 
@@ -750,7 +751,7 @@ static void test_matmul(struct kt_pool **pools)
 		}
 		block_amax(x, 17 * cols, kt_block_elems(dt), Ax);
 		block_amax(wd, rows * cols, blck, Aw);
-		const struct kt_mat m = { t, rows, cols, wq };
+		const struct kt_mat m = { t, rows, cols, wq, NULL };
 
 		for (int ni = 0; ni < 3; ni++) {
 			const int nb = nbs[ni];
@@ -863,7 +864,7 @@ static void test_gemm(struct kt_pool **pools)
 			kt_quantize_row(t, wf + r * cols, wq + (size_t)r * rb, cols);
 			kt_dequant_row(t, wq + (size_t)r * rb, wd + r * cols, cols);
 		}
-		const struct kt_mat m = { t, rows, cols, wq };
+		const struct kt_mat m = { t, rows, cols, wq, NULL };
 		const float *b = mode ? bias : NULL;
 		const int gemm = has_avx2 && nb >= KT_GEMM_MIN_NB;
 		char what[96];
@@ -936,6 +937,220 @@ static void test_gemm(struct kt_pool **pools)
 	}
 }
 
+/* ---- packed rows (pack.c) --------------------------------------------- */
+
+/* The packed copy of every packable type: it unpacks to the very rows it
+ * came from (so no element moves to the wrong place), each ISA's packed
+ * kernel gives each group's eight outputs as the row kernel's dot products
+ * up to the order of float additions, and kt_matmul on the packed matrix
+ * (rows past the last group read by rows, bit for bit) gives the same bits
+ * for every thread count and batch position.
+ *
+ * Both compute the same integer dot per block; only the float sums of the
+ * blocks' scaled results run in another order. Each result is a sum of
+ * nblk terms t_i, so the two differ by at most 2 (nblk + 4) U sum |t_i| (the
+ * 4 for the products of scales, rounded in another order); sum |t_i|
+ * is bounded by the sum over elements of |w x| with w, x dequantised, plus
+ * the q4_1/q4_K min terms, which the reference adds as |m| sum |x|. */
+static void test_packed(struct kt_pool **pools)
+{
+	const enum kt_type types[] = { KT_Q4_0, KT_Q4_1, KT_Q5_0, KT_Q8_0, KT_Q4_K, KT_Q6_K };
+	const enum kt_isa isas[] = { KT_ISA_AVX2, KT_ISA_AVX512VNNI };
+	uint64_t s = 777;
+	if (!has_avx2) {
+		fprintf(stderr, "test_quant: no packed kernels without AVX2: skipping test_packed\n");
+		return;
+	}
+	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+		const enum kt_type t = types[ti], dt = kt_dot_type(t);
+		const int64_t blck = kt_block_elems(t);
+		const int64_t cols = blck == 256 ? 768 : 544, rows = 8 * 9 + 5;
+		const int64_t nblk = cols / blck;
+		const size_t rb = kt_row_bytes(t, cols), rx = kt_row_bytes(dt, cols);
+		float *wf = xmalloc((size_t)(rows * cols) * 4), *wd = xmalloc((size_t)(rows * cols) * 4);
+		float *x = xmalloc((size_t)(17 * cols) * 4), *xd = xmalloc((size_t)cols * 4);
+		float *y = xmalloc((size_t)(17 * rows) * 4), *y0 = xmalloc((size_t)(17 * rows) * 4);
+		float *yn = xmalloc((size_t)(17 * rows) * 4);
+		uint8_t *wq = xmalloc(rb * (size_t)rows), *xq = xmalloc(rx * 17);
+		uint8_t *back = xmalloc(rb * KT_PACK_ROWS);
+		int32_t *xsum = xmalloc((size_t)(17 * nblk) * 4);
+		double *mag = xmalloc((size_t)(17 * rows) * 8);
+
+		gen(wf, rows * cols, ti % 3 == 1 ? 2 : (int)(ti % 2), &s);
+		gen(x, 17 * cols, 1, &s);
+		for (int64_t r = 0; r < rows; r++) {
+			kt_quantize_row(t, wf + r * cols, wq + (size_t)r * rb, cols);
+			kt_dequant_row(t, wq + (size_t)r * rb, wd + r * cols, cols);
+		}
+		struct kt_mat m = { t, rows, cols, wq, NULL };
+		void *pk = aligned_alloc(64, (kt_mat_packed_bytes(&m) + 63) / 64 * 64);
+		T_REQUIRE(pk, "out of memory");
+		T_CHECK(kt_mat_pack(&m, pk) == 0 && m.packed == pk, "%s: kt_mat_pack", kt_type_name(t));
+		if (!m.packed) {
+			free(pk);
+			continue;
+		}
+		for (int64_t r0 = 0; r0 + KT_PACK_ROWS <= rows; r0 += KT_PACK_ROWS) {
+			memset(back, 0xa5, rb * KT_PACK_ROWS);
+			kt_mat_unpack_group(&m, r0, back);
+			T_CHECK(!memcmp(back, wq + (size_t)r0 * rb, rb * KT_PACK_ROWS),
+				"%s: rows %lld..%lld do not unpack to themselves", kt_type_name(t),
+				(long long)r0, (long long)r0 + 7);
+		}
+
+		/* the row kernels' dots, and the bound of each */
+		for (int b = 0; b < 17; b++) {
+			uint8_t *xb = xq + (size_t)b * rx;
+			kt_quantize_row(dt, x + b * cols, xb, cols);
+			kt_dequant_row(dt, xb, xd, cols);
+			for (int64_t i = 0; i < nblk && blck == 32; i++) {
+				const struct { uint16_t d; int8_t qs[32]; } *q8 = (const void *)xb;
+				int32_t sum = 0;
+				for (int k = 0; k < 32; k++)
+					sum += q8[i].qs[k];
+				xsum[b * nblk + i] = sum;
+			}
+			for (int64_t r = 0; r < rows; r++) {
+				double a = 0, ax = 0, aw = 0;
+				for (int64_t c = 0; c < cols; c++) {
+					a += fabs((double)wd[r * cols + c] * xd[c]);
+					ax += fabs((double)xd[c]);
+					aw = fmax(aw, fabs((double)wd[r * cols + c]));
+				}
+				/* the min terms, |m| <= the row's largest |w| plus a
+				 * step: twice that, times sum |x|, and as much again
+				 * in the scaled quants d q = w + m */
+				mag[b * rows + r] = a + (has_min(t) ? 4 * aw * ax : 0);
+				yn[b * rows + r] = kt_vec_dot(t, wq + (size_t)r * rb, xb, cols);
+			}
+		}
+		for (size_t ii = 0; ii < 2; ii++) {
+			const enum kt_isa isa = isas[ii];
+			if (isa == KT_ISA_AVX512VNNI && !has_vnni)
+				continue;
+			const kt_pdot_fn f = kt_pdot(isa, t);
+			T_CHECK(f != NULL, "%s: no packed kernel for %s", kt_type_name(t),
+				kt_isa_name(isa));
+			if (!f)
+				continue;
+			const size_t gb = kt_mat_packed_bytes(&m) / (size_t)(rows / KT_PACK_ROWS);
+			for (int b = 0; b < 17; b++)
+				for (int64_t g = 0; g < rows / KT_PACK_ROWS; g++) {
+					float out[8];
+					f((const uint8_t *)m.packed + (size_t)g * gb, xq + (size_t)b * rx,
+					  xsum + b * nblk, cols, out);
+					for (int r = 0; r < 8; r++) {
+						const int64_t i = b * rows + g * 8 + r;
+						const double tol = 2.0 * (double)(nblk + 4) * U * mag[i] + 1e-30;
+						T_CHECK(fabs((double)out[r] - yn[i]) <= tol,
+							"%s %s: token %d row %lld: packed %.9g, rows %.9g "
+							"(bound %.3g)", kt_type_name(t), kt_isa_name(isa), b,
+							(long long)(g * 8 + r), out[r], yn[i], tol);
+					}
+				}
+		}
+		/* kt_matmul: thread counts and batch positions, and the tail rows */
+		const int nbs[] = { 1, 3, 17 };
+		for (int ni = 0; ni < 3; ni++) {
+			const int nb = nbs[ni];
+			void *work = xmalloc(kt_matmul_work_bytes(&m, nb));
+			for (int pi = 0; pi < 4; pi++) {
+				float *out = pi ? y : y0;
+				for (int64_t i = 0; i < nb * rows; i++)
+					out[i] = NAN;
+				kt_matmul(pools[pi], &m, x, nb, out, work);
+				if (pi)
+					T_CHECK(!memcmp(y, y0, (size_t)(nb * rows) * 4),
+						"%s packed nb=%d: %d threads differ from one", kt_type_name(t),
+						nb, kt_pool_threads(pools[pi]));
+			}
+			for (int b = 0; b < nb; b++) {
+				for (int64_t r = 0; r < rows; r++) {
+					const int64_t i = b * rows + r;
+					const double tol = 2.0 * (double)(nblk + 4) * U * mag[i] + 1e-30;
+					if (r >= rows / 8 * 8)
+						T_CHECK(!memcmp(&y0[i], &yn[i], 4),
+							"%s nb=%d: tail row %lld not the row dot", kt_type_name(t),
+							nb, (long long)r);
+					else
+						T_CHECK(fabs((double)y0[i] - yn[i]) <= tol,
+							"%s nb=%d: y[%d][%lld] = %.9g, rows %.9g", kt_type_name(t),
+							nb, b, (long long)r, y0[i], yn[i]);
+				}
+			}
+			free(work);
+		}
+		free(pk);
+		free(wf), free(wd), free(x), free(xd), free(y), free(y0), free(yn);
+		free(wq), free(xq), free(back), free(xsum), free(mag);
+	}
+}
+
+/* kt_matmul_n: products of the same input through one pass give what
+ * kt_matmul_ex gives for each alone, bit for bit, whatever the mix of
+ * types (activation formats shared or not, packed or not, float weights
+ * through the GEMM in batches) and thread count. */
+static void test_matmul_n(struct kt_pool **pools)
+{
+	const enum kt_type types[] = { KT_Q4_0, KT_Q8_0, KT_Q4_K, KT_F16, KT_Q5_1 };
+	const int64_t cols = 512, rows[] = { 40, 77, 24, 19, 33 };
+	const int n = 5; /* more than KT_MATMUL_MAX: split into passes */
+	uint64_t s = 99;
+	struct kt_mat m[5];
+	struct kt_mm mm[5];
+	void *packed[5] = { NULL };
+	float *x = xmalloc((size_t)(9 * cols) * 4), *y[5], *want[5];
+	gen(x, 9 * cols, 0, &s);
+	for (int i = 0; i < n; i++) {
+		const size_t rb = kt_row_bytes(types[i], cols);
+		float *wf = xmalloc((size_t)(rows[i] * cols) * 4);
+		uint8_t *wq = xmalloc(rb * (size_t)rows[i]);
+		gen(wf, rows[i] * cols, 1, &s);
+		for (int64_t r = 0; r < rows[i]; r++)
+			kt_quantize_row(types[i], wf + r * cols, wq + (size_t)r * rb, cols);
+		free(wf);
+		m[i] = (struct kt_mat){ types[i], rows[i], cols, wq, NULL };
+		const size_t pb = kt_mat_packed_bytes(&m[i]);
+		if (pb && (packed[i] = aligned_alloc(64, (pb + 63) / 64 * 64)))
+			kt_mat_pack(&m[i], packed[i]);
+		y[i] = xmalloc((size_t)(9 * rows[i]) * 4);
+		want[i] = xmalloc((size_t)(9 * rows[i]) * 4);
+	}
+	const int nbs[] = { 1, 9 };
+	for (int ni = 0; ni < 2; ni++) {
+		const int nb = nbs[ni];
+		size_t wb = 0;
+		for (int i = 0; i < n; i++) {
+			const size_t b = kt_matmul_work_bytes(&m[i], nb);
+			wb = b > wb ? b : wb;
+		}
+		for (int i = 0; i < n; i++)
+			mm[i] = (struct kt_mm){ &m[i], y[i], NULL, KT_ACT_NONE };
+		const size_t wn = kt_matmul_n_work_bytes(mm, n, nb);
+		void *work = xmalloc(wb > wn ? wb : wn);
+		for (int i = 0; i < n; i++)
+			kt_matmul(pools[1], &m[i], x, nb, want[i], work);
+		for (int pi = 0; pi < 4; pi++) {
+			for (int i = 0; i < n; i++)
+				for (int64_t k = 0; k < nb * rows[i]; k++)
+					y[i][k] = NAN;
+			kt_matmul_n(pools[pi], mm, n, x, nb, work);
+			for (int i = 0; i < n; i++)
+				T_CHECK(!memcmp(y[i], want[i], (size_t)(nb * rows[i]) * 4),
+					"kt_matmul_n nb=%d threads=%d: product %d (%s) differs from kt_matmul",
+					nb, kt_pool_threads(pools[pi]), i, kt_type_name(types[i]));
+		}
+		free(work);
+	}
+	for (int i = 0; i < n; i++) {
+		free((void *)m[i].data);
+		free(packed[i]);
+		free(y[i]);
+		free(want[i]);
+	}
+	free(x);
+}
+
 int main(void)
 {
 	has_avx2 = kt_cpu_isa() != KT_ISA_SCALAR;
@@ -957,6 +1172,8 @@ int main(void)
 	T_REQUIRE(pools[1] && pools[2] && pools[3], "kt_pool_create");
 	test_matmul(pools);
 	test_gemm(pools);
+	test_packed(pools);
+	test_matmul_n(pools);
 	for (int i = 1; i < 4; i++)
 		kt_pool_destroy(pools[i]);
 

@@ -36,43 +36,6 @@ static inline __m256 round_h8(__m256 x)
 	return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
 }
 
-int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
-		 const float *q, int n, int hd, float scale, float *scratch, float *out)
-{
-	if (kvt != KT_F16 || hd % 8 || hd > 256)
-		return 0;
-	const int nv = hd / 8;
-	__m256 qv[32];
-	for (int j = 0; j < nv; j++)
-		qv[j] = round_h8(_mm256_loadu_ps(q + 8 * j));
-	float *sc = scratch;
-	for (int p = 0; p < n; p++) {
-		const uint16_t *kr = (const uint16_t *)((const char *)k + (size_t)p * stride);
-		__m256 acc = _mm256_mul_ps(load_h8(kr), qv[0]);
-		for (int j = 1; j < nv; j++)
-			acc = _mm256_fmadd_ps(load_h8(kr + 8 * j), qv[j], acc);
-		sc[p] = hsum(acc) * scale;
-	}
-	kt_softmax(sc, n);
-	int p = 0;
-	for (; p + 8 <= n; p += 8)
-		_mm256_storeu_ps(sc + p, round_h8(_mm256_loadu_ps(sc + p)));
-	for (; p < n; p++)
-		sc[p] = kt_fp16_to_fp32(kt_fp32_to_fp16(sc[p]));
-	__m256 o[32];
-	for (int j = 0; j < nv; j++)
-		o[j] = _mm256_setzero_ps();
-	for (p = 0; p < n; p++) {
-		const uint16_t *vr = (const uint16_t *)((const char *)v + (size_t)p * stride);
-		const __m256 a = _mm256_set1_ps(sc[p]);
-		for (int j = 0; j < nv; j++)
-			o[j] = _mm256_fmadd_ps(a, load_h8(vr + 8 * j), o[j]);
-	}
-	for (int j = 0; j < nv; j++)
-		_mm256_storeu_ps(out + 8 * j, o[j]);
-	return 1;
-}
-
 /* exp(s_j - max) in place for the n scores of row s (s holds n rounded up
  * to 8 floats); returns 1 / their sum, the softmax's normalisation. */
 static float softmax_row(float *s, int n)
@@ -104,6 +67,71 @@ static float softmax_row(float *s, int n)
 		sum = _mm256_add_ps(sum, e);
 	}
 	return 1.0f / hsum(sum);
+}
+
+int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
+		 const float *q, int n, int hd, float scale, float *scratch, float *out)
+{
+	if (kvt != KT_F16 || hd % 8 || hd > 256)
+		return 0;
+	const int nv = hd / 8;
+	__m256 qv[32];
+	for (int j = 0; j < nv; j++)
+		qv[j] = round_h8(_mm256_loadu_ps(q + 8 * j));
+	float *sc = scratch;
+	int p0 = 0;
+	/* eight positions at a time, their eight sums reduced together */
+	for (; p0 + 8 <= n; p0 += 8) {
+		const char *kb = (const char *)k + (size_t)p0 * stride;
+		__m256 a[8];
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++)
+			a[i] = _mm256_mul_ps(load_h8((const uint16_t *)(kb + i * stride)), qv[0]);
+		for (int j = 1; j < nv; j++)
+#pragma GCC unroll 8
+			for (int i = 0; i < 8; i++)
+				a[i] = _mm256_fmadd_ps(
+					load_h8((const uint16_t *)(kb + i * stride) + 8 * j), qv[j], a[i]);
+		const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+		const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+		const __m256 r = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+					       _mm256_permute2f128_ps(u0, u1, 0x31));
+		_mm256_storeu_ps(sc + p0, _mm256_mul_ps(r, _mm256_set1_ps(scale)));
+	}
+	for (int p = p0; p < n; p++) {
+		const uint16_t *kr = (const uint16_t *)((const char *)k + (size_t)p * stride);
+		__m256 acc = _mm256_mul_ps(load_h8(kr), qv[0]);
+		for (int j = 1; j < nv; j++)
+			acc = _mm256_fmadd_ps(load_h8(kr + 8 * j), qv[j], acc);
+		sc[p] = hsum(acc) * scale;
+	}
+	const __m256 inv = _mm256_set1_ps(softmax_row(sc, n));
+	int p = 0;
+	for (; p + 8 <= n; p += 8)
+		_mm256_storeu_ps(sc + p, round_h8(_mm256_mul_ps(_mm256_loadu_ps(sc + p), inv)));
+	for (; p < n; p++)
+		sc[p] = kt_fp16_to_fp32(kt_fp32_to_fp16(sc[p] * _mm256_cvtss_f32(inv)));
+	/* eight output dimensions at a time over all positions, in four
+	 * chains: the accumulators stay in registers */
+	for (int j = 0; j < nv; j++) {
+		const char *vb = (const char *)v + 16 * j;
+		__m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+		for (p = 0; p + 4 <= n; p += 4) {
+			const char *r = vb + (size_t)p * stride;
+			o0 = _mm256_fmadd_ps(_mm256_set1_ps(sc[p]), load_h8((const uint16_t *)r), o0);
+			o1 = _mm256_fmadd_ps(_mm256_set1_ps(sc[p + 1]),
+					     load_h8((const uint16_t *)(r + stride)), o1);
+			o2 = _mm256_fmadd_ps(_mm256_set1_ps(sc[p + 2]),
+					     load_h8((const uint16_t *)(r + 2 * stride)), o2);
+			o3 = _mm256_fmadd_ps(_mm256_set1_ps(sc[p + 3]),
+					     load_h8((const uint16_t *)(r + 3 * stride)), o3);
+		}
+		for (; p < n; p++)
+			o0 = _mm256_fmadd_ps(_mm256_set1_ps(sc[p]),
+					     load_h8((const uint16_t *)(vb + (size_t)p * stride)), o0);
+		_mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_add_ps(o0, o1), _mm256_add_ps(o2, o3)));
+	}
+	return 1;
 }
 
 int kt_attn_seq_avx2(const float *q, const float *k, const float *v, size_t stride, int n,

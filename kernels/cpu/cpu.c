@@ -44,16 +44,16 @@ static int detect_avx2(void)
 	return (b >> 5) & 1; /* AVX2 */
 }
 
-/* AVX-512 F + VL + VNNI, with the OS saving the opmask and ZMM state. */
+/* AVX-512 F + VL + BW + VNNI, with the OS saving the opmask and ZMM state. */
 static int detect_vnni(void)
 {
 	if (!detect_avx2())
 		return 0;
 	unsigned a, b, c, d, xlo, xhi;
 	__cpuid_count(7, 0, a, b, c, d);
-	int f = (b >> 16) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+	int f = (b >> 16) & 1, vl = (b >> 31) & 1, bw = (b >> 30) & 1, vnni = (c >> 11) & 1;
 	__asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-	return f && vl && vnni && (xlo & 0xe6) == 0xe6;
+	return f && vl && bw && vnni && (xlo & 0xe6) == 0xe6;
 }
 #endif
 

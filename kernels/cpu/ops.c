@@ -85,26 +85,35 @@ void kt_rope(float *x, int n_heads, int head_dim, int n_rot, int pos,
 	     float base, enum kt_rope_mode mode, const float *freq_factors)
 {
 	/* theta_i = pos * base^(-2i/n_rot), computed by repeated multiplication
-	 * as ggml does so that both agree to the last bit for long contexts. */
+	 * as ggml does so that both agree to the last bit for long contexts;
+	 * the rotations are the same for every head, computed once. */
+	float cs[2 * 512];
 	float theta_scale = powf(base, -2.0f / (float)n_rot);
-	for (int h = 0; h < n_heads; h++) {
-		float *v = x + (size_t)h * head_dim;
-		float theta = (float)pos;
-		for (int i = 0; i < n_rot / 2; i++) {
-			float t = freq_factors ? theta / freq_factors[i] : theta;
-			float c = cosf(t), s = sinf(t);
-			int a, b;
-			if (mode == KT_ROPE_NEOX) {
-				a = i;
-				b = i + n_rot / 2;
-			} else {
-				a = 2 * i;
-				b = 2 * i + 1;
-			}
-			float x0 = v[a], x1 = v[b];
-			v[a] = x0 * c - x1 * s;
-			v[b] = x0 * s + x1 * c;
+	float theta = (float)pos;
+	for (int i0 = 0; i0 < n_rot / 2; i0 += 512) {
+		int n = n_rot / 2 - i0 < 512 ? n_rot / 2 - i0 : 512;
+		for (int i = 0; i < n; i++) {
+			float t = freq_factors ? theta / freq_factors[i0 + i] : theta;
+			cs[2 * i] = cosf(t);
+			cs[2 * i + 1] = sinf(t);
 			theta *= theta_scale;
+		}
+		for (int h = 0; h < n_heads; h++) {
+			float *v = x + (size_t)h * head_dim;
+			for (int i = 0; i < n; i++) {
+				const float c = cs[2 * i], s = cs[2 * i + 1];
+				int a, b;
+				if (mode == KT_ROPE_NEOX) {
+					a = i0 + i;
+					b = i0 + i + n_rot / 2;
+				} else {
+					a = 2 * (i0 + i);
+					b = a + 1;
+				}
+				float x0 = v[a], x1 = v[b];
+				v[a] = x0 * c - x1 * s;
+				v[b] = x0 * s + x1 * c;
+			}
 		}
 	}
 }

@@ -73,6 +73,49 @@ struct kt_block_q8_K {
 	int16_t bsums[KT_QK_K / 16];
 };
 
+/* Packed blocks (pack.c): one block column of KT_PACK_ROWS = 8 rows, the
+ * same bytes as the 8 row blocks, rearranged. In each 32-byte vector, bytes
+ * 4r..4r+3 belong to row r and hold 4 consecutive elements (a "group"), so
+ * that one u8 x s8 dot of 4 against the broadcast activation group gives
+ * row r's partial sum in lane r. */
+struct kt_pblock_q4_0 { /* qs[32v + 4r + b]: low nibble element 4v+b, high 16+4v+b */
+	uint16_t d[8];
+	uint8_t qs[128];
+};
+struct kt_pblock_q4_1 { /* qs as q4_0 */
+	uint16_t d[8], m[8];
+	uint8_t qs[128];
+};
+struct kt_pblock_q5_0 { /* qs as q4_0; bit 4r+b of qh[u]: bit 4 of element 4u+b */
+	uint16_t d[8];
+	uint32_t qh[8];
+	uint8_t qs[128];
+};
+struct kt_pblock_q8_0 { /* qs[32u + 4r + b]: element 4u+b */
+	uint16_t d[8];
+	int8_t qs[256];
+};
+struct kt_pblock_q4_K { /* qs[256c + 32v + 4r + b]: low nibble element
+			 * 64c+4v+b, high 64c+32+4v+b (sub-blocks 2c, 2c+1) */
+	uint16_t d[8], dmin[8];
+	uint8_t sc[8][8], m[8][8]; /* [sub-block][row], unpacked to bytes */
+	uint8_t qs[1024];
+};
+struct kt_pblock_q6_K { /* ql[512h + 32v + 4r + b]: low nibble element
+			 * 128h+4v+b, high 128h+64+4v+b; qh[256h + 32w + 4r + b]:
+			 * bits 2q..2q+1 are the top bits of element 128h+32q+4w+b */
+	uint16_t d[8];
+	int8_t sc[16][8]; /* [sub-block of 16][row] */
+	uint8_t ql[1024];
+	uint8_t qh[512];
+};
+_Static_assert(sizeof(struct kt_pblock_q4_0) == 8 * 18, "packed q4_0");
+_Static_assert(sizeof(struct kt_pblock_q4_1) == 8 * 20, "packed q4_1");
+_Static_assert(sizeof(struct kt_pblock_q5_0) == 8 * 22, "packed q5_0");
+_Static_assert(sizeof(struct kt_pblock_q8_0) == 8 * 34, "packed q8_0");
+_Static_assert(sizeof(struct kt_pblock_q4_K) == 8 * 144 + 32, "packed q4_K");
+_Static_assert(sizeof(struct kt_pblock_q6_K) == 8 * 210, "packed q6_K");
+
 _Static_assert(sizeof(struct kt_block_q4_0) == 18, "q4_0 layout");
 _Static_assert(sizeof(struct kt_block_q4_1) == 20, "q4_1 layout");
 _Static_assert(sizeof(struct kt_block_q5_0) == 22, "q5_0 layout");
@@ -219,6 +262,20 @@ int kt_attn_seq_avx2(const float *q, const float *k, const float *v, size_t stri
 #define KT_GEMM_UNIT_TOKENS 192
 void kt_gemm_avx2(const struct kt_mat *w, const float *x, float *y, int64_t r0,
 		  int64_t r1, int64_t b0, int64_t b1, const float *bias, enum kt_act act);
+/* Eight outputs y[0..8) of one packed group of rows (wg: its n / block
+ * elements packed blocks) against activations xq in kt_dot_type(w), with
+ * xsum the integer sum of each 32-element activation block's quants (read
+ * by the types with an offset: q4_0, q5_0). */
+typedef void (*kt_pdot_fn)(const void *wg, const void *xq, const int32_t *xsum, int64_t n,
+			   float *y);
+/* pack_avx2.c / pack_vnni.c: the packed kernel of type t, or NULL. */
+kt_pdot_fn kt_pdot_avx2(enum kt_type t);
+kt_pdot_fn kt_pdot_vnni(enum kt_type t);
+/* pack.c: the packed kernel of type t for isa, NULL where there is none. */
+kt_pdot_fn kt_pdot(enum kt_isa isa, enum kt_type t);
+/* 1 when packed q4_0/q5_0 kernels need the activation block sums */
+int kt_pdot_needs_xsum(enum kt_type t);
+
 /* ops_avx2.c: kt_gelu with the vector erf of simd_avx2.h, kt_layernorm. */
 void kt_gelu_avx2(float *x, int64_t n);
 void kt_layernorm_avx2(float *out, const float *x, const float *w, const float *b, int n,
