@@ -152,6 +152,7 @@ static void pack_matrices(struct model *m)
 		for (int i = 0; i < n; i++)
 			if (!kt_mat_pack(all[i], (char *)arena + off))
 				off += (kt_mat_packed_bytes(all[i]) + 63) / 64 * 64;
+		mprotect(arena, total, PROT_READ); /* read-only from here on */
 		m->packed = arena;
 		m->packed_bytes = total;
 	}

@@ -119,7 +119,7 @@ struct kt_mat {
  * additions. */
 #define KT_PACK_ROWS 8
 int kt_mat_pack(struct kt_mat *w, void *dst);
-/* Bytes kt_mat_pack needs for w (0: not packable). */
+/* Bytes kt_mat_pack needs for w (0: not packable, on this CPU or at all). */
 size_t kt_mat_packed_bytes(const struct kt_mat *w);
 /* Rows [r0, r0 + 8) of w back from w->packed, in the original row format
  * (8 * kt_row_bytes(type, cols) bytes); r0 a multiple of 8 below the

@@ -66,7 +66,8 @@ int kt_pdot_needs_xsum(enum kt_type t)
 size_t kt_mat_packed_bytes(const struct kt_mat *w)
 {
 	const size_t pb = pblock_bytes(w->type);
-	if (!pb || w->rows < KT_PACK_ROWS || w->cols % kt_block_elems(w->type))
+	if (!pb || w->rows < KT_PACK_ROWS || w->cols % kt_block_elems(w->type) ||
+	    !kt_pdot(kt_cpu_isa(), w->type))
 		return 0;
 	return (size_t)(w->rows / KT_PACK_ROWS) * (size_t)(w->cols / kt_block_elems(w->type)) * pb;
 }
@@ -202,7 +203,7 @@ int kt_mat_pack(struct kt_mat *w, void *dst)
 {
 	w->packed = NULL;
 	const size_t bytes = kt_mat_packed_bytes(w);
-	if (!bytes || !kt_pdot(kt_cpu_isa(), w->type))
+	if (!bytes)
 		return -ENOTSUP;
 	uint8_t *pk = dst;
 	const size_t rb = kt_row_bytes(w->type, w->cols);
