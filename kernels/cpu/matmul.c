@@ -369,23 +369,20 @@ void kt_matmul_n(struct kt_pool *pool, const struct kt_mm *mm, int n, const floa
 				    work);
 		return;
 	}
-	/* float weights in batches: the GEMM, one product at a time */
-	int rest = 0;
+	/* float weights in batches: the GEMM, one product at a time; the
+	 * others (left) in one pass */
+	struct kt_mm left[KT_MATMUL_MAX];
+	int nl = 0;
 	for (int i = 0; i < n; i++) {
 		if (gemm_applies(isa, mm[i].w, nb))
 			gemm_run(pool, &mm[i], x, nb);
 		else
-			rest++;
+			left[nl++] = mm[i];
 	}
-	if (!rest)
+	if (!nl)
 		return;
 
 	struct mm_ctx c = {.nb = nb, .x = x, .isa = isa};
-	struct kt_mm left[KT_MATMUL_MAX];
-	int nl = 0;
-	for (int i = 0; i < n; i++)
-		if (!gemm_applies(isa, mm[i].w, nb))
-			left[nl++] = mm[i];
 	size_t bytes;
 	c.nq = plan_xq(isa, left, nl, nb, work, c.q, &bytes);
 	for (int i = 0; i < nl; i++)
