@@ -581,7 +581,8 @@ struct session {
 	int *seq_idx;    /* bert: (2, batch): first row of each sequence, then each
 			  * token's position in its sequence */
 	float *scores;   /* (n_threads, attn_scratch) attention scratch */
-	size_t attn_scratch; /* floats per thread: n_ctx + head_dim (bert:
+	size_t attn_scratch; /* floats per thread: kt_attn_group_scratch of a
+			      * whole group over n_ctx positions (bert:
 			      * kt_attn_seq_scratch of the longest sequence) */
 	void *work;      /* kt_matmul scratch, sized for the largest matrix */
 };
@@ -632,7 +633,7 @@ int session_new(struct model *m, int n_ctx, enum kt_type kv_type,
 	s->up = xcalloc(B * (size_t)hp->n_ff, sizeof(float), &fail);
 	if (bert)
 		s->seq_idx = xcalloc(2 * B, sizeof(int), &fail);
-	s->attn_scratch = (size_t)n_ctx + (size_t)hp->head_dim;
+	s->attn_scratch = kt_attn_group_scratch(hp->n_head / hp->n_head_kv, n_ctx, hp->head_dim);
 	if (bert)
 		s->attn_scratch = kt_attn_seq_scratch(n_ctx < hp->n_ctx_train ? n_ctx : hp->n_ctx_train,
 						      hp->head_dim);
@@ -693,17 +694,30 @@ void session_reset(struct session *s)
 
 /* ---- forward pass -------------------------------------------------------- */
 
-/* Causal self-attention of nb new tokens (positions pos0..pos0+nb-1) over
- * the cache of one layer; work is split over (token, head) pairs. */
-/* Attention of nb tokens whose queries are in buf->q: token t attends with
- * its session's cache (ss[t], at that session's position), or, ss NULL,
- * with buf's own cache at position pos0 + t. */
+/* Causal self-attention of nb new tokens over the cache of one layer.
+ * Token t attends with its session's cache (ss[t], at that session's
+ * position), or, ss NULL, with buf's own cache at position pos0 + t; its
+ * queries are in buf->q. */
 struct attn_job {
 	struct session *buf;
 	struct session *const *ss;
 	int layer, pos0, nb;
 };
 
+/* The positions token t of the job attends to. */
+static int attn_len(const struct attn_job *j, int t)
+{
+	return (j->ss ? j->ss[t]->pos : j->pos0 + t) + 1;
+}
+
+/* The (token, query head) pairs, in that order and each weighted by the
+ * positions it attends to, are cut into nth ranges of equal weight, one per
+ * thread; the heads of a range that share a KV head go to kt_attn_group
+ * together, which reads their K and V rows once. A range holds whole
+ * groups but at its ends, so the threads get equal work even when the KV
+ * heads are fewer than the threads or not a multiple of them (decode with
+ * 9 heads over 3 KV heads on 2 threads: heads 0-2 and 3-4, then 5 and 6-8),
+ * while a long batch still goes by whole groups. */
 static void attn_task(void *ctx, int ith, int nth)
 {
 	struct attn_job *j = ctx;
@@ -712,18 +726,35 @@ static void attn_task(void *ctx, int ith, int nth)
 	int hd = hp->head_dim, nh = hp->n_head, group = hp->n_head / hp->n_head_kv;
 	float *scratch = b->scores + (size_t)ith * b->attn_scratch;
 	float scale = 1.0f / sqrtf((float)hd);
-	int total = j->nb * nh;
-	for (int w = ith; w < total; w += nth) {
-		int t = w / nh, h = w % nh, kvh = h / group;
+	long long total = 0;
+	for (int t = 0; t < j->nb; t++)
+		total += (long long)attn_len(j, t) * nh;
+	const long long lo = total * ith / nth, hi = total * (ith + 1) / nth;
+	long long c = 0; /* the weight of the tokens before t */
+	for (int t = 0; t < j->nb && c < hi; t++) {
 		const struct session *s = j->ss ? j->ss[t] : b;
-		int n = (j->ss ? s->pos : j->pos0 + t) + 1; /* positions it may attend to */
+		const int n = attn_len(j, t);
+		const long long w = (long long)nh * n;
+		if (c + w <= lo) {
+			c += w;
+			continue;
+		}
+		/* head h starts at c + h*n: it is this thread's when in [lo, hi) */
+		const int h0 = lo > c ? (int)((lo - c + n - 1) / n) : 0;
+		const int h1 = hi - c < w ? (int)((hi - c + n - 1) / n) : nh;
+		c += w;
 		size_t head_bytes = kt_row_bytes(s->kv_type, hd);
 		const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
 		const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
-		size_t off = (size_t)kvh * head_bytes;
-		kt_attn_head(s->kv_type, kc + off, vc + off, s->kv_row,
-			     b->q + (size_t)t * nh * hd + (size_t)h * hd, n, hd, scale, scratch,
-			     b->att_out + (size_t)t * nh * hd + (size_t)h * hd);
+		for (int h = h0; h < h1;) {
+			const int kvh = h / group;
+			const int h2 = (kvh + 1) * group < h1 ? (kvh + 1) * group : h1;
+			const size_t off = (size_t)kvh * head_bytes;
+			const size_t qo = (size_t)t * nh * hd + (size_t)h * hd;
+			kt_attn_group(s->kv_type, kc + off, vc + off, s->kv_row, b->q + qo, h2 - h, n,
+				      hd, scale, scratch, b->att_out + qo);
+			h = h2;
+		}
 	}
 }
 

@@ -210,6 +210,21 @@ void kt_attn_head_isa(enum kt_isa isa, enum kt_type kvt, const void *k,
 		      const void *v, size_t stride, const float *q, int n, int hd,
 		      float scale, float *scratch, float *out);
 
+/* Attention of the group query heads that share one KV head (grouped-query
+ * attention): q and out hold group heads of hd floats one after the other,
+ * and head h's out is kt_attn_head_isa's for q + h*hd with the same isa,
+ * bit for bit; k, v, stride, n, hd and scale as there. Each K and V row is
+ * read and converted once per pass over up to three heads (AVX2) or once
+ * for all of them (scalar) instead of once per head. scratch:
+ * kt_attn_group_scratch(group, n, hd) floats owned by the caller. */
+size_t kt_attn_group_scratch(int group, int n, int hd);
+void kt_attn_group(enum kt_type kvt, const void *k, const void *v, size_t stride,
+		   const float *q, int group, int n, int hd, float scale, float *scratch,
+		   float *out);
+void kt_attn_group_isa(enum kt_isa isa, enum kt_type kvt, const void *k, const void *v,
+		       size_t stride, const float *q, int group, int n, int hd, float scale,
+		       float *scratch, float *out);
+
 /* Attention of one head over a whole sequence of n tokens, every token
  * seeing every other (an encoder's self-attention): out_i = softmax_j(q_i .
  * k_j * scale) . v_j for i < n. Row i of q, k, v and out is at + i*stride

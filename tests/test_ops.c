@@ -1,7 +1,8 @@
 /*
  * The transformer ops of kernels/cpu against plain double-precision
  * references on random inputs, and the AVX2 attention against the scalar
- * one; GELU, LayerNorm and whole-sequence attention in both their scalar
+ * one, and grouped-query attention against the same per head; GELU,
+ * LayerNorm and whole-sequence attention in both their scalar
  * and AVX2 versions. Bounds are normalised errors: max |got - want| / max
  * |want| (GELU's: per element, see there).
  */
@@ -128,6 +129,77 @@ static void test_attention(uint64_t *seed)
 			T_CHECK(e < 1e-2, "attention f16 n=%d hd=%d: error %g against f32", n, hd, e);
 			free(kf), free(vf), free(kh), free(vh), free(scratch), free(p);
 		}
+}
+
+/* Grouped-query attention (kt_attn_group) against kt_attn_head run for each
+ * head, with the same instruction set: equal bit for bit, for F16 caches
+ * (scalar and AVX2) and F32 (scalar), the KV head a slice of rows holding
+ * several. Lengths around the blocks of the AVX2 path (4 and 8 positions),
+ * groups split into passes of 2 and 3 heads (7 = 2 + 2 + 3), and head sizes
+ * of an odd number of vectors (40), one the AVX2 path declines (36) and its
+ * largest (256). Nothing is written past the group's outputs or the
+ * scratch. */
+static void test_attn_group(uint64_t *seed)
+{
+	static const int ns[] = {1, 7, 8, 9, 100, 1000};
+	static const int hds[] = {64, 128, 40, 36, 256};
+	static const int groups[] = {1, 2, 3, 7};
+	enum { GUARD = 16 };
+	const float canary = -12345.0f;
+	for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+		for (size_t b = 0; b < sizeof hds / sizeof hds[0]; b++)
+			for (size_t c = 0; c < sizeof groups / sizeof groups[0]; c++) {
+				const int n = ns[a], hd = hds[b], g = groups[c];
+				if (hd > 128 && n > 100)
+					continue; /* the shape is covered; keep the test fast */
+				const int stride_elems = 3 * hd; /* three KV heads per row, the middle one used */
+				const size_t cache = (size_t)n * stride_elems, gq = (size_t)g * hd;
+				const size_t nsc = kt_attn_group_scratch(g, n, hd);
+				float *kf = malloc(cache * 4), *vf = malloc(cache * 4), *q = malloc(gq * 4);
+				uint16_t *kh = malloc(cache * 2), *vh = malloc(cache * 2);
+				float *want = malloc(gq * 4), *got = malloc((gq + GUARD) * 4);
+				float *scratch = malloc((nsc + GUARD) * 4);
+				T_REQUIRE(kf && vf && q && kh && vh && want && got && scratch, "out of memory");
+				for (size_t i = 0; i < cache; i++)
+					kf[i] = t_rand_f(seed) * 2, vf[i] = t_rand_f(seed);
+				for (size_t i = 0; i < gq; i++)
+					q[i] = t_rand_f(seed) * 3;
+				kt_quantize_row(KT_F16, kf, kh, (int64_t)cache);
+				kt_quantize_row(KT_F16, vf, vh, (int64_t)cache);
+				const float scale = 1.0f / sqrtf((float)hd);
+				for (int run = 0; run < 3; run++) {
+					const enum kt_isa isa = run == 1 ? KT_ISA_AVX2 : KT_ISA_SCALAR;
+					const enum kt_type kvt = run == 2 ? KT_F32 : KT_F16;
+					const void *k = kvt == KT_F16 ? (const void *)(kh + hd) : (const void *)(kf + hd);
+					const void *v = kvt == KT_F16 ? (const void *)(vh + hd) : (const void *)(vf + hd);
+					const size_t stride = (size_t)stride_elems * (kvt == KT_F16 ? 2 : 4);
+					const char *name = run == 0 ? "f16 scalar" : run == 1 ? "f16 avx2" : "f32 scalar";
+					for (int h = 0; h < g; h++)
+						kt_attn_head_isa(isa, kvt, k, v, stride, q + (size_t)h * hd, n, hd,
+								 scale, scratch, want + (size_t)h * hd);
+					for (size_t i = 0; i < gq + GUARD; i++)
+						got[i] = canary;
+					for (size_t i = nsc; i < nsc + GUARD; i++)
+						scratch[i] = canary;
+					kt_attn_group_isa(isa, kvt, k, v, stride, q, g, n, hd, scale, scratch, got);
+					size_t diff = 0, first = 0;
+					for (size_t i = gq; i-- > 0;)
+						if (memcmp(&got[i], &want[i], 4))
+							diff++, first = i;
+					T_CHECK(diff == 0,
+						"attn_group %s n=%d hd=%d group=%d: %zu of %zu outputs differ from "
+						"kt_attn_head, first head %zu dim %zu: %.9g, want %.9g",
+						name, n, hd, g, diff, gq, first / hd, first % hd, got[first],
+						want[first]);
+					int outside = 0;
+					for (size_t i = 0; i < GUARD; i++)
+						outside += got[gq + i] != canary || scratch[nsc + i] != canary;
+					T_CHECK(!outside, "attn_group %s n=%d hd=%d group=%d: %d floats written "
+						"past the outputs or the scratch", name, n, hd, g, outside);
+				}
+				free(kf), free(vf), free(q), free(kh), free(vh), free(want), free(got),
+					free(scratch);
+			}
 }
 
 /* GELU, exact form, against erf in double: erff (scalar) and the rational
@@ -263,6 +335,7 @@ int main(void)
 	test_rmsnorm_softmax(&seed);
 	test_rope(&seed);
 	test_attention(&seed);
+	test_attn_group(&seed);
 	test_gelu(&seed);
 	test_layernorm(&seed);
 	test_attn_seq(&seed);

@@ -2,6 +2,8 @@
  * AVX2/F16C attention of one head over an F16 KV cache (see attn.c for the
  * contract and the rounding it reproduces). head_dim must be a multiple of
  * 8 and at most 256; other shapes and F32 caches go to the scalar code.
+ * The same for the query heads that share a KV head (kt_attn_group), two
+ * or three at a time, each K and V row converted once per pass.
  *
  * And the attention of a whole sequence (kt_attn_seq), where every query
  * meets every key: for each tile of 6 queries, the scores against all keys
@@ -69,6 +71,18 @@ static float softmax_row(float *s, int n)
 	return 1.0f / hsum(sum);
 }
 
+/* The softmax of the n scores of row sc (n rounded up to 8 floats), its
+ * weights rounded to F16 as they will meet the values. */
+static void softmax_round_row(float *sc, int n)
+{
+	const __m256 inv = _mm256_set1_ps(softmax_row(sc, n));
+	int p = 0;
+	for (; p + 8 <= n; p += 8)
+		_mm256_storeu_ps(sc + p, round_h8(_mm256_mul_ps(_mm256_loadu_ps(sc + p), inv)));
+	for (; p < n; p++)
+		sc[p] = kt_fp16_to_fp32(kt_fp32_to_fp16(sc[p] * _mm256_cvtss_f32(inv)));
+}
+
 int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
 		 const float *q, int n, int hd, float scale, float *scratch, float *out)
 {
@@ -105,12 +119,8 @@ int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
 			acc = _mm256_fmadd_ps(load_h8(kr + 8 * j), qv[j], acc);
 		sc[p] = hsum(acc) * scale;
 	}
-	const __m256 inv = _mm256_set1_ps(softmax_row(sc, n));
-	int p = 0;
-	for (; p + 8 <= n; p += 8)
-		_mm256_storeu_ps(sc + p, round_h8(_mm256_mul_ps(_mm256_loadu_ps(sc + p), inv)));
-	for (; p < n; p++)
-		sc[p] = kt_fp16_to_fp32(kt_fp32_to_fp16(sc[p] * _mm256_cvtss_f32(inv)));
+	softmax_round_row(sc, n);
+	int p;
 	/* eight output dimensions at a time over all positions, in four
 	 * chains: the accumulators stay in registers */
 	for (int j = 0; j < nv; j++) {
@@ -130,6 +140,137 @@ int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
 			o0 = _mm256_fmadd_ps(_mm256_set1_ps(sc[p]),
 					     load_h8((const uint16_t *)(vb + (size_t)p * stride)), o0);
 		_mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_add_ps(o0, o1), _mm256_add_ps(o2, o3)));
+	}
+	return 1;
+}
+
+/* ---- grouped-query attention --------------------------------------------- */
+
+/* Query heads per pass of kt_attn_group_avx2: the loop over values keeps
+ * four accumulator chains per head, 12 of the 16 ymm registers for three. */
+#define GQ_MAX 3
+
+/* One pass over S heads (2 or 3: a constant once inlined) sharing k and v,
+ * every K and V vector converted once for the S of them. Each score and
+ * each output is made by kt_attn_avx2's operations in its order, so the
+ * result is its result bit for bit:
+ * - a score below n rounded down to 8 is the chain a = k_0 q_0,
+ *   a = fma(k_j, q_j, a) over the 8-float slices j, summed as
+ *   ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), the sum kt_attn_avx2's
+ *   hadd tree gives each of its eight positions whatever its neighbours:
+ *   here four positions at a time, 4S chains (12 registers for S = 3);
+ * - the last n % 8 scores are the same chain summed by hsum;
+ * - slice j of an output is four chains over the positions p = c mod 4
+ *   (the last n % 4 into chain 0), added as (o0 + o1) + (o2 + o3). */
+static inline __attribute__((always_inline)) void
+group_pass(const int S, const void *k, const void *v, size_t stride, const float *q, int n,
+	   int hd, float scale, float *scratch, float *out)
+{
+	const int nv = hd / 8, n8 = n & ~7;
+	const size_t ns = ((size_t)n + 7) / 8 * 8; /* scratch: S rows of scores */
+	float qr[GQ_MAX][256] __attribute__((aligned(32)));
+	for (int h = 0; h < S; h++)
+		for (int j = 0; j < nv; j++)
+			_mm256_store_ps(qr[h] + 8 * j,
+					round_h8(_mm256_loadu_ps(q + (size_t)h * hd + 8 * j)));
+	const __m128 scale4 = _mm_set1_ps(scale);
+	for (int p0 = 0; p0 < n8; p0 += 4) {
+		const char *kb = (const char *)k + (size_t)p0 * stride;
+		__m256 a[GQ_MAX][4];
+#pragma GCC unroll 4
+		for (int i = 0; i < 4; i++) {
+			const __m256 kv = load_h8((const uint16_t *)(kb + i * stride));
+#pragma GCC unroll 3
+			for (int h = 0; h < S; h++)
+				a[h][i] = _mm256_mul_ps(kv, _mm256_load_ps(qr[h]));
+		}
+		for (int j = 1; j < nv; j++)
+#pragma GCC unroll 4
+			for (int i = 0; i < 4; i++) {
+				const __m256 kv = load_h8((const uint16_t *)(kb + i * stride) + 8 * j);
+#pragma GCC unroll 3
+				for (int h = 0; h < S; h++)
+					a[h][i] = _mm256_fmadd_ps(kv, _mm256_load_ps(qr[h] + 8 * j), a[h][i]);
+			}
+#pragma GCC unroll 3
+		for (int h = 0; h < S; h++) {
+			const __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[h][0], a[h][1]),
+							_mm256_hadd_ps(a[h][2], a[h][3]));
+			const __m128 r = _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+			_mm_storeu_ps(scratch + h * ns + p0, _mm_mul_ps(r, scale4));
+		}
+	}
+	for (int p = n8; p < n; p++) {
+		const uint16_t *kr = (const uint16_t *)((const char *)k + (size_t)p * stride);
+		__m256 acc[GQ_MAX];
+		const __m256 k0 = load_h8(kr);
+#pragma GCC unroll 3
+		for (int h = 0; h < S; h++)
+			acc[h] = _mm256_mul_ps(k0, _mm256_load_ps(qr[h]));
+		for (int j = 1; j < nv; j++) {
+			const __m256 kv = load_h8(kr + 8 * j);
+#pragma GCC unroll 3
+			for (int h = 0; h < S; h++)
+				acc[h] = _mm256_fmadd_ps(kv, _mm256_load_ps(qr[h] + 8 * j), acc[h]);
+		}
+#pragma GCC unroll 3
+		for (int h = 0; h < S; h++)
+			scratch[h * ns + p] = hsum(acc[h]) * scale;
+	}
+	for (int h = 0; h < S; h++)
+		softmax_round_row(scratch + h * ns, n);
+	for (int j = 0; j < nv; j++) {
+		const char *vb = (const char *)v + 16 * j;
+		__m256 o[GQ_MAX][4];
+#pragma GCC unroll 3
+		for (int h = 0; h < S; h++)
+			o[h][0] = o[h][1] = o[h][2] = o[h][3] = _mm256_setzero_ps();
+		int p = 0;
+		for (; p + 4 <= n; p += 4) {
+			const char *r = vb + (size_t)p * stride;
+#pragma GCC unroll 4
+			for (int c = 0; c < 4; c++) {
+				const __m256 vv = load_h8((const uint16_t *)(r + c * stride));
+#pragma GCC unroll 3
+				for (int h = 0; h < S; h++)
+					o[h][c] = _mm256_fmadd_ps(_mm256_set1_ps(scratch[h * ns + p + c]), vv,
+								  o[h][c]);
+			}
+		}
+		for (; p < n; p++) {
+			const __m256 vv = load_h8((const uint16_t *)(vb + (size_t)p * stride));
+#pragma GCC unroll 3
+			for (int h = 0; h < S; h++)
+				o[h][0] = _mm256_fmadd_ps(_mm256_set1_ps(scratch[h * ns + p]), vv, o[h][0]);
+		}
+#pragma GCC unroll 3
+		for (int h = 0; h < S; h++)
+			_mm256_storeu_ps(out + (size_t)h * hd + 8 * j,
+					 _mm256_add_ps(_mm256_add_ps(o[h][0], o[h][1]),
+						       _mm256_add_ps(o[h][2], o[h][3])));
+	}
+}
+
+int kt_attn_group_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
+		       const float *q, int group, int n, int hd, float scale, float *scratch,
+		       float *out)
+{
+	if (kvt != KT_F16 || hd % 8 || hd > 256)
+		return 0;
+	/* passes of 2 or 3 heads, as even as possible (7 = 2 + 2 + 3); a lone
+	 * head goes to kt_attn_avx2, whose eight chains per block suit it */
+	for (int done = 0; done < group;) {
+		const int left = group - done, npass = (left + GQ_MAX - 1) / GQ_MAX;
+		const int S = left / npass;
+		const float *qh = q + (size_t)done * hd;
+		float *oh = out + (size_t)done * hd;
+		if (S == 1)
+			kt_attn_avx2(kvt, k, v, stride, qh, n, hd, scale, scratch, oh);
+		else if (S == 2)
+			group_pass(2, k, v, stride, qh, n, hd, scale, scratch, oh);
+		else
+			group_pass(3, k, v, stride, qh, n, hd, scale, scratch, oh);
+		done += S;
 	}
 	return 1;
 }

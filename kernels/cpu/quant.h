@@ -250,6 +250,11 @@ int kt_cpu_has_vnni(void);
  * without doing anything when the shape or type has no AVX2 path. */
 int kt_attn_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
 		 const float *q, int n, int hd, float scale, float *scratch, float *out);
+/* attn_avx2.c: kt_attn_group's contract; returns 0 without doing anything
+ * when the shape or type has no AVX2 path. */
+int kt_attn_group_avx2(enum kt_type kvt, const void *k, const void *v, size_t stride,
+		       const float *q, int group, int n, int hd, float scale, float *scratch,
+		       float *out);
 /* attn_avx2.c: kt_attn_seq's contract; returns 0 without doing anything
  * when hd is not a multiple of 8. */
 int kt_attn_seq_avx2(const float *q, const float *k, const float *v, size_t stride, int n,
