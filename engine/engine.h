@@ -103,8 +103,9 @@ int64_t gguf_n_tensors(const struct gguf *g);
 const struct gguf_tensor *gguf_tensor_at(const struct gguf *g, int64_t i);
 const struct gguf_tensor *gguf_find_tensor(const struct gguf *g, const char *name);
 
-/* Writing. Values and tensor data are copied when added. The file is written
- * to PATH.tmp, fsynced and renamed, so a reader never sees half a file. */
+/* Writing. Values and tensor data are copied when added (gguf_w_tensor_fill
+ * excepted). The file is written to PATH.tmp, fsynced and renamed, so a
+ * reader never sees half a file. */
 struct gguf_writer;
 struct gguf_writer *gguf_writer_new(void);           /* NULL on ENOMEM */
 void gguf_writer_free(struct gguf_writer *w);
@@ -123,6 +124,18 @@ int gguf_w_arr_str(struct gguf_writer *w, const char *key,
  * the rows already in that type's encoding. */
 int gguf_w_tensor(struct gguf_writer *w, const char *name, enum kt_type type,
 		  int n_dims, const int64_t *ne, const void *data);
+/* A tensor whose data is not held but produced while gguf_writer_write
+ * writes the file, a few MiB at a time: fill(ctx, row0, n_rows, buf) puts
+ * rows row0..row0+n_rows-1 (a row is ne[0] elements, kt_row_bytes(type,
+ * ne[0]) bytes; rows count over all dims above the first) into buf and
+ * returns 0, or a negative errno, which abandons the file. ctx is the
+ * caller's and must stay valid until the write returns; fill is called in
+ * row order from the writing thread. */
+typedef int (*gguf_fill_fn)(void *ctx, int64_t row0, int64_t n_rows, void *buf);
+int gguf_w_tensor_fill(struct gguf_writer *w, const char *name, enum kt_type type,
+		       int n_dims, const int64_t *ne, gguf_fill_fn fill, void *ctx);
+/* Bytes of the file gguf_writer_write would write now. */
+uint64_t gguf_writer_size(const struct gguf_writer *w);
 int gguf_writer_write(struct gguf_writer *w, const char *path, char *err,
 		      size_t errsz);
 
@@ -352,6 +365,66 @@ int session_embed(struct session *s, const int32_t *tokens, const int *lens,
  * seekfs.embed.max_tokens when the converter recorded the model's own limit
  * (sentence-transformers' max_seq_length), else the context length. */
 int model_embed_max_tokens(const struct model *m);
+
+/* ==== synthetic models ====================================================== */
+
+/* GGUF files with the tensor names, shapes and types of a named real model
+ * and random weights, made on the spot so that benchmarks and device tests
+ * need no download. A name is BASE-FTYPE ("qwen2-7b-q4_k_m"): BASE one of
+ * synth_model(i)->name, FTYPE "q4_k_m" or "q8_0". Types follow llama.cpp's
+ * llama-quantize for that file type (synthetic.c says which tensor gets
+ * which); weights decode to values of mean about 0 and deviation about
+ * 0.02, norms to 1, so a forward pass gives finite logits. The vocabulary is
+ * a byte-level BPE one of the model's size with the family's special
+ * tokens, pre-tokenizer and chat template; keys seekfs.synthetic (the name)
+ * and seekfs.synthetic.seed say what the file is. */
+
+/* general.file_type numbers (llama_ftype) */
+enum synth_ftype { SYNTH_Q8_0 = 7, SYNTH_Q4_K_M = 15 };
+
+struct synth_model {
+	const char *name;      /* "qwen2-7b" */
+	const char *like;      /* the real model whose shapes these are */
+	enum model_arch arch;  /* ARCH_QWEN2 or ARCH_LLAMA */
+	int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
+	float rope_base, norm_eps;
+	int tied;              /* no output.weight: the output is token_embd */
+	int qkv_bias;          /* attn_q/k/v.bias (qwen2) */
+	/* Llama 3.1's "llama3" rope scaling, written as rope_freqs.weight;
+	 * rope_factor 0: none */
+	float rope_factor, rope_low_freq, rope_high_freq;
+	int32_t rope_orig_ctx;
+};
+
+struct synth_tensor {
+	char name[48];
+	enum kt_type type;
+	int n_dims;            /* 1 or 2 */
+	int64_t ne[2];         /* ne[0] = row length; ne[1] = 1 for vectors */
+	uint64_t bytes;
+};
+
+/* Model i of the table (0, 1, ...), NULL past the last. */
+const struct synth_model *synth_model(int i);
+/* "q4_k_m", "q8_0"; NULL for another value. */
+const char *synth_ftype_name(enum synth_ftype f);
+/* Parse a name. 0, or -ENOENT with a message listing the known names. */
+int synth_lookup(const char *name, const struct synth_model **m, enum synth_ftype *f,
+		 char *err, size_t errsz);
+/* The tensors of the file in file order: the first n go to out; returns
+ * how many there are (call with n = 0 to count), -EINVAL, -ENOMEM. */
+int synth_tensors(const struct synth_model *m, enum synth_ftype f,
+		  struct synth_tensor *out, int n);
+/* Bytes of the file synth_write writes, metadata included; negative errno
+ * on failure. Builds the metadata (some MB for a real vocabulary) but
+ * writes nothing. */
+int64_t synth_file_size(const struct synth_model *m, enum synth_ftype f);
+/* Write the file to path (through path.tmp, fsynced and renamed, as
+ * gguf_writer_write), producing the weights as it goes on pool's threads
+ * (NULL: the caller's alone): memory stays at a few MiB whatever the
+ * model's size. The same seed gives the same file, whatever the pool. */
+int synth_write(const struct synth_model *m, enum synth_ftype f, uint64_t seed,
+		struct kt_pool *pool, const char *path, char *err, size_t errsz);
 
 /* ==== conversion =========================================================== */
 

@@ -1,12 +1,16 @@
 /*
- * gguf_write.c: the GGUF v3 writer (model conversion, tests).
+ * gguf_write.c: the GGUF v3 writer (model conversion, synthetic models,
+ * tests).
  *
  * Keys and tensors are kept in the order they are added; every value and
  * every tensor's data is copied when added, so callers may free theirs at
- * once. Tensor data is aligned to 32 bytes, the GGUF default, unless the
- * caller sets general.alignment to another power of two; the layout is the
- * one ggml writes (each tensor padded to the alignment), so the files load
- * in llama.cpp and gguf-py as well.
+ * once. A tensor added with gguf_w_tensor_fill is the exception: its rows
+ * are asked for while the file is written, a few MiB at a time, so that a
+ * file of many GB (a synthetic model) never has to be held in memory.
+ * Tensor data is aligned to 32 bytes, the GGUF default, unless the caller
+ * sets general.alignment to another power of two; the layout is the one
+ * ggml writes (each tensor padded to the alignment), so the files load in
+ * llama.cpp and gguf-py as well.
  *
  * gguf_writer_write never leaves a partial file under the final name: it
  * writes PATH.tmp, flushes and fsyncs it, renames it over PATH and fsyncs
@@ -38,7 +42,9 @@ struct wtensor {
 	enum kt_type type;
 	int n_dims;
 	int64_t ne[4];
-	void *data;
+	void *data;         /* the copy, or NULL when fill produces the rows */
+	gguf_fill_fn fill;
+	void *fill_ctx;
 	size_t size;
 };
 
@@ -248,29 +254,42 @@ int gguf_w_arr_str(struct gguf_writer *w, const char *key,
 	return add_kv(w, key, GGUF_ARR, val, total);
 }
 
-/* -EINVAL for a bad name, type or shape (the checks gguf_open makes),
- * -EEXIST for a name already added, -ENOMEM. */
-int gguf_w_tensor(struct gguf_writer *w, const char *name, enum kt_type type,
-		  int n_dims, const int64_t *ne, const void *data)
+/* Bytes of a tensor of type and shape, after the checks gguf_open makes;
+ * 0 for a bad type or shape. */
+static size_t tensor_bytes(enum kt_type type, int n_dims, const int64_t *ne)
 {
-	if (!w || !name || !*name || !ne || !data || n_dims < 1 || n_dims > 4 ||
-	    !kt_type_supported((uint32_t)type))
-		return -EINVAL;
+	if (!ne || n_dims < 1 || n_dims > 4 || !kt_type_supported((uint32_t)type))
+		return 0;
 	int64_t nelem = 1;
 	for (int d = 0; d < n_dims; d++) {
 		if (ne[d] < 1 || ne[d] > INT64_MAX / nelem)
-			return -EINVAL;
+			return 0;
 		nelem *= ne[d];
 	}
 	int64_t be = kt_block_elems(type);
 	if (be < 1 || ne[0] % be)
-		return -EINVAL;
+		return 0;
 	uint64_t rows = (uint64_t)(nelem / ne[0]);
 	size_t bb = kt_block_bytes(type);
 	if ((uint64_t)(ne[0] / be) > SIZE_MAX / bb)
-		return -EINVAL;
+		return 0;
 	size_t row = kt_row_bytes(type, ne[0]);
 	if (rows > SIZE_MAX / row)
+		return 0;
+	return row * rows;
+}
+
+/* Append a tensor entry; takes neither data nor ctx (both NULL or one set).
+ * -EINVAL for a bad name, type or shape, -EEXIST for a name already
+ * added, -ENOMEM. */
+static int add_tensor(struct gguf_writer *w, const char *name, enum kt_type type,
+		      int n_dims, const int64_t *ne, const void *data,
+		      gguf_fill_fn fill, void *fill_ctx)
+{
+	if (!w || !name || !*name)
+		return -EINVAL;
+	size_t size = tensor_bytes(type, n_dims, ne);
+	if (!size)
 		return -EINVAL;
 	for (size_t i = 0; i < w->n_t; i++)
 		if (!strcmp(w->t[i].name, name))
@@ -283,25 +302,47 @@ int gguf_w_tensor(struct gguf_writer *w, const char *name, enum kt_type type,
 		w->t = p;
 		w->cap_t = c;
 	}
-	struct wtensor t = { .type = type, .n_dims = n_dims, .size = row * rows };
+	struct wtensor t = { .type = type, .n_dims = n_dims, .size = size,
+			     .fill = fill, .fill_ctx = fill_ctx };
 	for (int d = 0; d < 4; d++)
 		t.ne[d] = d < n_dims ? ne[d] : 1;
 	t.name = strdup(name);
-	t.data = malloc(t.size);
-	if (!t.name || !t.data) {
+	if (data)
+		t.data = malloc(t.size);
+	if (!t.name || (data && !t.data)) {
 		free(t.name);
 		free(t.data);
 		return -ENOMEM;
 	}
-	memcpy(t.data, data, t.size);
+	if (data)
+		memcpy(t.data, data, t.size);
 	w->t[w->n_t++] = t;
 	return 0;
+}
+
+/* -EINVAL for a bad name, type or shape (the checks gguf_open makes),
+ * -EEXIST for a name already added, -ENOMEM. */
+int gguf_w_tensor(struct gguf_writer *w, const char *name, enum kt_type type,
+		  int n_dims, const int64_t *ne, const void *data)
+{
+	if (!data)
+		return -EINVAL;
+	return add_tensor(w, name, type, n_dims, ne, data, NULL, NULL);
+}
+
+int gguf_w_tensor_fill(struct gguf_writer *w, const char *name, enum kt_type type,
+		       int n_dims, const int64_t *ne, gguf_fill_fn fill, void *ctx)
+{
+	if (!fill)
+		return -EINVAL;
+	return add_tensor(w, name, type, n_dims, ne, NULL, fill, ctx);
 }
 
 /* ---- writing ---------------------------------------------------------- */
 
 /* A FILE with the byte position (for padding); failures are seen by
- * ferror/fflush at the end. */
+ * ferror/fflush at the end. With f NULL nothing is written and only the
+ * position moves: gguf_writer_size runs the same code to count. */
 struct out {
 	FILE *f;
 	uint64_t pos;
@@ -309,7 +350,7 @@ struct out {
 
 static void put(struct out *o, const void *p, size_t n)
 {
-	if (n)
+	if (n && o->f)
 		fwrite(p, 1, n, o->f);
 	o->pos += n;
 }
@@ -331,13 +372,18 @@ static void put_str(struct out *o, const char *s)
 	put(o, s, n);
 }
 
+static int out_failed(const struct out *o)
+{
+	return o->f && ferror(o->f);
+}
+
 static void pad_to(struct out *o, uint64_t a)
 {
 	static const uint8_t zeros[256];
 	while (o->pos % a) {
 		uint64_t n = a - o->pos % a;
 		put(o, zeros, n < sizeof zeros ? (size_t)n : sizeof zeros);
-		if (ferror(o->f))
+		if (out_failed(o))
 			return;
 	}
 }
@@ -345,6 +391,80 @@ static void pad_to(struct out *o, uint64_t a)
 static uint64_t align_up(uint64_t x, uint64_t a)
 {
 	return x % a ? x + (a - x % a) : x;
+}
+
+/* Header, metadata and tensor table, up to the start of the data section
+ * (not yet padded). */
+static void put_header(struct out *o, const struct gguf_writer *w)
+{
+	put_u32(o, GGUF_MAGIC);
+	put_u32(o, GGUF_WRITE_VERSION);
+	put_u64(o, w->n_t);
+	put_u64(o, w->n_kv);
+	for (size_t i = 0; i < w->n_kv; i++) {
+		put_str(o, w->kv[i].key);
+		put_u32(o, w->kv[i].type);
+		put(o, w->kv[i].val, w->kv[i].val_len);
+	}
+	uint64_t off = 0;
+	for (size_t i = 0; i < w->n_t; i++) {
+		const struct wtensor *t = &w->t[i];
+		off = align_up(off, w->alignment);
+		put_str(o, t->name);
+		put_u32(o, (uint32_t)t->n_dims);
+		for (int d = 0; d < t->n_dims; d++)
+			put_u64(o, (uint64_t)t->ne[d]);
+		put_u32(o, (uint32_t)t->type);
+		put_u64(o, off);
+		off += t->size;
+	}
+}
+
+uint64_t gguf_writer_size(const struct gguf_writer *w)
+{
+	struct out o = { NULL, 0 };
+	put_header(&o, w);
+	if (w->n_t) {
+		for (size_t i = 0; i < w->n_t; i++) {
+			o.pos = align_up(o.pos, w->alignment);
+			o.pos += w->t[i].size;
+		}
+		o.pos = align_up(o.pos, w->alignment);
+	}
+	return o.pos;
+}
+
+/* Rows handed to a fill function at a time: about this many bytes. */
+#define FILL_CHUNK ((size_t)4 << 20)
+
+/* The rows of a fill tensor, asked for and written a chunk at a time
+ * through *buf (grown as needed, freed by the caller). 0, or the fill
+ * function's negative errno, or -ENOMEM. */
+static int put_filled(struct out *o, const struct wtensor *t, void **buf, size_t *cap)
+{
+	size_t row = kt_row_bytes(t->type, t->ne[0]);
+	int64_t rows = (int64_t)(t->size / row);
+	int64_t per = (int64_t)(FILL_CHUNK / row);
+	if (per < 1)
+		per = 1;
+	if (per > rows)
+		per = rows;
+	size_t need = (size_t)per * row;
+	if (*cap < need) {
+		void *nb = realloc(*buf, need);
+		if (!nb)
+			return -ENOMEM;
+		*buf = nb;
+		*cap = need;
+	}
+	for (int64_t r = 0; r < rows && !out_failed(o); r += per) {
+		int64_t n = rows - r < per ? rows - r : per;
+		int rc = t->fill(t->fill_ctx, r, n, *buf);
+		if (rc)
+			return rc < 0 ? rc : -EIO;
+		put(o, *buf, (size_t)n * row);
+	}
+	return 0;
 }
 
 /* fsync the directory holding path, so that the rename is durable. */
@@ -388,43 +508,40 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, char *err,
 
 	/* o.pos stays 0 until the file is created */
 	const char *what = "cannot write";
+	char what_buf[160];
+	void *fbuf = NULL;
+	size_t fcap = 0;
 	errno = 0;
 	struct out o = { fopen(tmp, "wb"), 0 };
 	if (!o.f)
 		goto werr;
 
-	put_u32(&o, GGUF_MAGIC);
-	put_u32(&o, GGUF_WRITE_VERSION);
-	put_u64(&o, w->n_t);
-	put_u64(&o, w->n_kv);
-	for (size_t i = 0; i < w->n_kv; i++) {
-		put_str(&o, w->kv[i].key);
-		put_u32(&o, w->kv[i].type);
-		put(&o, w->kv[i].val, w->kv[i].val_len);
-	}
-	uint64_t off = 0;
-	for (size_t i = 0; i < w->n_t; i++) {
-		const struct wtensor *t = &w->t[i];
-		off = align_up(off, w->alignment);
-		put_str(&o, t->name);
-		put_u32(&o, (uint32_t)t->n_dims);
-		for (int d = 0; d < t->n_dims; d++)
-			put_u64(&o, (uint64_t)t->ne[d]);
-		put_u32(&o, (uint32_t)t->type);
-		put_u64(&o, off);
-		off += t->size;
-	}
+	put_header(&o, w);
 	if (w->n_t) {
 		/* The data section starts aligned, so aligning the file
 		 * position puts each tensor at its aligned offset. The last
 		 * tensor is padded too, as ggml and gguf-py write it: some
 		 * readers load the data section as whole padded tensors. */
 		for (size_t i = 0; i < w->n_t && !ferror(o.f); i++) {
+			const struct wtensor *t = &w->t[i];
 			pad_to(&o, w->alignment);
-			put(&o, w->t[i].data, w->t[i].size);
+			if (!t->fill) {
+				put(&o, t->data, t->size);
+				continue;
+			}
+			int rc = put_filled(&o, t, &fbuf, &fcap);
+			if (rc) {
+				snprintf(what_buf, sizeof what_buf,
+					 "cannot produce the data of tensor %s", t->name);
+				what = what_buf;
+				errno = -rc;
+				goto werr;
+			}
 		}
 		pad_to(&o, w->alignment);
 	}
+	free(fbuf);
+	fbuf = NULL;
 	if (ferror(o.f)) {
 		/* errno is the failed write's (cleared above); EIO if
 		 * stdio failed without one */
@@ -452,6 +569,7 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, char *err,
 
 werr:;
 	int e = errno ? errno : EIO;
+	free(fbuf);
 	if (o.f)
 		fclose(o.f);
 	unlink(tmp);

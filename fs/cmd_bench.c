@@ -7,15 +7,24 @@
  * sequences instead: tokens/s and GFLOP/s, next to the arithmetic peak of
  * the machine measured in the same run (an FMA loop on the pool's
  * threads), because embedding a batch is bound by arithmetic, not memory.
+ *
+ * --synthetic NAME benchmarks a model that is not here: it writes a GGUF
+ * with the shapes and tensor types of a named real model and random weights
+ * (engine/synthetic.c), to -o FILE or to a temporary file that is unlinked
+ * as soon as the model is mapped (and on SIGINT/SIGTERM/SIGHUP before), then
+ * benchmarks it like any other.
  */
 #include <errno.h>
 #include <getopt.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "fs/cli.h"
@@ -239,25 +248,169 @@ out:
 	return rc;
 }
 
+/* ---- synthetic models ------------------------------------------------------ */
+
+/* The temporary file (and the writer's NAME.tmp) while it exists, for the
+ * signal handler; empty when there is none. */
+static char tmp_path[4096], tmp_path_w[4100];
+static volatile sig_atomic_t tmp_live;
+
+static void tmp_remove(void)
+{
+	if (tmp_live) {
+		tmp_live = 0;
+		unlink(tmp_path);
+		unlink(tmp_path_w);
+	}
+}
+
+static void on_signal(int sig)
+{
+	tmp_remove();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* bytes as "4.68 GB" or "396.0 MB" (10^9, 10^6: as model files are listed) */
+static const char *fmt_size(int64_t bytes, char *buf, size_t n)
+{
+	if (bytes < 0)
+		snprintf(buf, n, "?");
+	else if (bytes >= 1000000000)
+		snprintf(buf, n, "%.2f GB", bytes / 1e9);
+	else
+		snprintf(buf, n, "%.1f MB", bytes / 1e6);
+	return buf;
+}
+
+static void list_synthetic(void)
+{
+	printf("%-20s %9s %6s %6s %6s %5s %3s %4s %7s  %s\n", "NAME", "SIZE", "LAYERS", "EMBD",
+	       "FF", "HEADS", "KV", "HDIM", "VOCAB", "SHAPES OF");
+	for (int i = 0; synth_model(i); i++) {
+		const struct synth_model *m = synth_model(i);
+		static const enum synth_ftype fts[] = {SYNTH_Q4_K_M, SYNTH_Q8_0};
+		for (size_t j = 0; j < sizeof fts / sizeof fts[0]; j++) {
+			char name[64], size[32];
+			snprintf(name, sizeof name, "%s-%s", m->name, synth_ftype_name(fts[j]));
+			fmt_size(synth_file_size(m, fts[j]), size, sizeof size);
+			printf("%-20s %9s %6d %6d %6d %5d %3d %4d %7d  %s%s%s\n", name, size,
+			       m->n_layer, m->n_embd, m->n_ff, m->n_head, m->n_head_kv, m->head_dim,
+			       m->n_vocab, m->like, m->tied ? ", tied output" : "",
+			       m->qkv_bias ? ", qkv bias" : "");
+		}
+	}
+}
+
+/* An existing FILE made by --synthetic NAME earlier (its seekfs.synthetic
+ * key and its size agree): 1, else 0. */
+static int synthetic_reusable(const char *path, const char *name, int64_t want)
+{
+	struct stat st;
+	if (stat(path, &st) || (int64_t)st.st_size != want)
+		return 0;
+	struct gguf *g;
+	char err[512];
+	if (gguf_open(path, &g, err, sizeof err))
+		return 0;
+	size_t len;
+	const char *s = gguf_get_str(g, "seekfs.synthetic", &len);
+	int same = s && len == strlen(name) && !memcmp(s, name, len);
+	gguf_close(g);
+	return same;
+}
+
+/* Write the synthetic model name to out (or to a new temporary file, whose
+ * name goes to path and which tmp_remove deletes). 0, 1 (error, printed)
+ * or 2 (bad name, printed). */
+static int make_synthetic(const char *name, const char *out, struct kt_pool *pool,
+			  char *path, size_t pathsz)
+{
+	const struct synth_model *m;
+	enum synth_ftype f;
+	char err[1024];
+	if (synth_lookup(name, &m, &f, err, sizeof err)) {
+		fprintf(stderr, "seekfs bench: %s (seekfs bench --synthetic list shows them)\n", err);
+		return 2;
+	}
+	const int64_t size = synth_file_size(m, f);
+	if (size < 0) {
+		fprintf(stderr, "seekfs bench: %s: %s\n", name, strerror((int)-size));
+		return 1;
+	}
+	if (out) {
+		snprintf(path, pathsz, "%s", out);
+		if (synthetic_reusable(out, name, size)) {
+			char sz[32];
+			printf("synthetic  %s: %s (%s) was written earlier: reused\n", name, out,
+			       fmt_size(size, sz, sizeof sz));
+			return 0;
+		}
+	} else {
+		const char *dir = getenv("TMPDIR");
+		if (!dir || !*dir)
+			dir = "/tmp";
+		snprintf(tmp_path, sizeof tmp_path, "%s/seekfs-synthetic-%s-XXXXXX.gguf", dir, name);
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		signal(SIGHUP, on_signal);
+		int fd = mkstemps(tmp_path, 5);
+		if (fd < 0) {
+			fprintf(stderr, "seekfs bench: cannot create a temporary file in %s: %s "
+				"(set TMPDIR, or give -o FILE)\n", dir, strerror(errno));
+			return 1;
+		}
+		close(fd);
+		snprintf(tmp_path_w, sizeof tmp_path_w, "%s.tmp", tmp_path);
+		tmp_live = 1;
+		snprintf(path, pathsz, "%s", tmp_path);
+	}
+	double t0 = cli_now();
+	if (synth_write(m, f, 1, pool, path, err, sizeof err)) {
+		fprintf(stderr, "seekfs bench: %s\n", err);
+		tmp_remove();
+		return 1;
+	}
+	double dt = cli_now() - t0;
+	char sz[32];
+	printf("synthetic  %s: random weights, shapes and types of %s; %s written in %.1f s "
+	       "(%.2f GB/s) to %s%s\n", name, m->like, fmt_size(size, sz, sizeof sz), dt,
+	       size / 1e9 / dt, out ? out : "a temporary file", out ? "" : ", removed once mapped");
+	fflush(stdout);
+	return 0;
+}
+
 /* ---- the command ----------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: seekfs bench -m MODEL.gguf [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS]\n"
+		   "       seekfs bench --synthetic NAME [-o FILE] [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS]\n"
+		   "       seekfs bench --synthetic list\n"
 		   "       seekfs bench -m EMBED_MODEL.gguf [-t THREADS] [-b SEQS] [-p TOKENS] [-r RUNS]\n"
 		   "  decoders: prefill and decode speed (default -p 128 -n 64);\n"
+		   "  --synthetic NAME: the same on a GGUF with the shapes and tensor types of a\n"
+		   "  named real model and random weights, written to FILE (kept; reused when it\n"
+		   "  already holds NAME) or to a temporary file; list shows the names;\n"
 		   "  embedding (bert) models: session_embed of SEQS sequences of TOKENS tokens\n"
 		   "  each, [CLS] and [SEP] included (default -b 32 -p 128 -r 5)\n");
 }
 
 int cmd_bench(int argc, char **argv)
 {
-	const char *model_path = NULL;
+	const char *model_path = NULL, *synthetic = NULL, *out_path = NULL;
 	int n_threads = 0, n_prompt = 128, n_gen = 64, n_seq = 32, runs = 5, c;
+	static const struct option longopts[] = {
+		{"synthetic", required_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	optind = 1;
-	while ((c = getopt(argc, argv, "m:t:p:n:b:r:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "m:o:t:p:n:b:r:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_path = optarg; break;
+		case 'S': synthetic = optarg; break;
+		case 'o': out_path = optarg; break;
 		case 't': if (cli_int(optarg, "-t", 1, 1024, &n_threads)) return 2; break;
 		case 'p': if (cli_int(optarg, "-p", 1, 1 << 20, &n_prompt)) return 2; break;
 		case 'n': if (cli_int(optarg, "-n", 1, 1 << 20, &n_gen)) return 2; break;
@@ -268,29 +421,54 @@ int cmd_bench(int argc, char **argv)
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (!model_path || optind != argc) {
+	if (optind != argc || !model_path == !synthetic || (out_path && !synthetic)) {
+		if (model_path && synthetic)
+			fprintf(stderr, "seekfs bench: -m and --synthetic exclude each other\n");
+		else if (out_path && !synthetic)
+			fprintf(stderr, "seekfs bench: -o goes with --synthetic\n");
 		usage(stderr);
 		return 2;
 	}
+	if (synthetic && !strcmp(synthetic, "list")) {
+		list_synthetic();
+		return 0;
+	}
 	char err[512];
+	char synth_path[4096];
+	struct kt_pool *pool = kt_pool_create(n_threads);
+	if (!pool) {
+		fprintf(stderr, "seekfs bench: cannot start %d threads: %s\n", n_threads,
+			strerror(errno));
+		return 1;
+	}
+	if (synthetic) {
+		int rc = make_synthetic(synthetic, out_path, pool, synth_path, sizeof synth_path);
+		if (rc) {
+			kt_pool_destroy(pool);
+			return rc;
+		}
+		model_path = synth_path;
+	}
 	struct model *m;
-	if (model_load(model_path, &m, err, sizeof err)) {
+	int lrc = model_load(model_path, &m, err, sizeof err);
+	tmp_remove(); /* mapped (or refused): the name is no longer needed */
+	if (lrc) {
 		fprintf(stderr, "seekfs bench: %s\n", err);
+		kt_pool_destroy(pool);
 		return 1;
 	}
 	const struct model_hparams *hp = model_hparams(m);
-	struct kt_pool *pool = kt_pool_create(n_threads);
 	struct session *s = NULL;
 	int32_t *toks = NULL;
 	float *logits = NULL;
 	int rc = 1;
-	if (pool && hp->arch == ARCH_BERT) {
+	if (hp->arch == ARCH_BERT) {
 		rc = bench_embed(m, pool, n_seq, n_prompt, runs);
 		goto out;
 	}
 	toks = malloc((size_t)(n_prompt + n_gen) * sizeof *toks);
 	logits = malloc((size_t)hp->n_vocab * sizeof(float));
-	if (!pool || !toks || !logits) {
+	if (!toks || !logits) {
 		fprintf(stderr, "seekfs bench: out of memory\n");
 		goto out;
 	}
