@@ -656,7 +656,7 @@ int daemon_start(const struct daemon_opts *o, struct mount *m, struct daemon **o
 	/* the index, with the embedder it had, else the default */
 	char gen[4200], emb[4200], def[4200];
 	conf_load(d, gen, emb, sizeof gen);
-	struct index_opts io = {.n_threads = d->o.n_threads};
+	struct index_opts io = {.n_threads = d->o.n_threads, .bm25_memory = 1};
 	io.embedder = emb[0] && !access(emb, R_OK) ? emb : NULL;
 	io.default_embedder = cli_default_embedder(d->sp.root, def, sizeof def);
 	int rc = index_open(d->sp.index, &io, &d->ix, err, errsz);

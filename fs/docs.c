@@ -233,7 +233,7 @@ void docs_refresh_info(struct daemon *d)
 static void switch_embedder(struct daemon *d, const char *path)
 {
 	char err[600];
-	struct index_opts io = {.n_threads = d->o.n_threads, .embedder = path};
+	struct index_opts io = {.n_threads = d->o.n_threads, .embedder = path, .bm25_memory = 1};
 	pthread_rwlock_wrlock(&d->ix_lock);
 	index_close(d->ix);
 	d->ix = NULL;

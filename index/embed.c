@@ -38,7 +38,9 @@ int ix_embedder_open(struct index *ix, const char *path, char *err, size_t errsz
 		model_free(m);
 		return rc;
 	}
-	struct kt_pool *qpool = kt_pool_create(1);
+	/* questions: a session and threads of their own (as many as the
+	 * writer's): a question is one short sequence, latency-bound */
+	struct kt_pool *qpool = kt_pool_create(ix->o.n_threads);
 	struct session *qs = NULL;
 	if (!qpool || session_new(m, max, KT_F32, qpool, &qs, e, sizeof e)) {
 		int rc = ix_err(err, errsz, -ENOMEM, "embedder %s: %s", path,

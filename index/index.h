@@ -184,6 +184,9 @@ struct index_opts {
 	size_t max_doc_bytes;   /* larger documents are skipped (0: 16 MiB) */
 	struct chunk_opts chunk;/* zero: the defaults */
 	int batch_chunks;       /* chunks per embedding pass (0: 32) */
+	int bm25_memory;        /* keep BM25 postings in memory (built in the
+				   background after open; FTS5 ranks until then):
+				   for long-lived handles such as the daemon's */
 };
 
 int index_open(const char *dir, const struct index_opts *o, struct index **out,
@@ -256,7 +259,10 @@ struct index_info {
 	char embedder[256];       /* file name of the embedder, or "" */
 	const char *vectors;      /* "flat" or "hnsw" */
 	int64_t n_embedded_total; /* chunks embedded since open */
+	int bm25_memory;          /* enum bm25_memory_state */
+	int64_t bm25_bytes;       /* memory the BM25 postings take */
 };
+enum bm25_memory_state { BM25_MEM_OFF, BM25_MEM_BUILDING, BM25_MEM_READY, BM25_MEM_FAILED };
 int index_info(struct index *ix, struct index_info *info);
 
 struct index_check_report {

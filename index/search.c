@@ -7,6 +7,9 @@
  * common English stop words dropped unless nothing else is left), each
  * quoted and joined with OR, so that no character of the question is read
  * as FTS5 syntax. FTS5 stems them as it stems the documents (porter).
+ * A handle opened with bm25_memory ranks from postings in memory once they
+ * are built (bm25.c: the same scores as FTS5's, all the words kept); FTS5
+ * ranks otherwise, leaving out, in large stores, words most chunks have.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -371,7 +374,18 @@ int index_search(struct index *ix, const char *query, const struct search_opts *
 		goto out;
 	}
 	pthread_mutex_lock(&ix->mu);
+	int bm25_done = 0;
 	if (use_bm25 && ws.n) {
+		int64_t *bid = malloc((size_t)ncand * sizeof *bid);
+		double *bsc = malloc((size_t)ncand * sizeof *bsc);
+		int nb = 0;
+		if (bid && bsc && (bm25_done = ix_bm25_search(ix, ws.w, ws.n, ncand, bid, bsc, &nb)))
+			for (; nc < nb; nc++)
+				c[nc] = (struct cand){.id = bid[nc], .s_bm25 = bsc[nc], .r_bm25 = nc + 1};
+		free(bid);
+		free(bsc);
+	}
+	if (use_bm25 && ws.n && !bm25_done) {
 		struct words q = {0};
 		for (int i = 0; i < ws.n; i++) /* ws keeps every word, for the snippets */
 			if ((q.w[q.n] = strdup(ws.w[i])))

@@ -128,7 +128,7 @@ static const char SCHEMA[] =
 	"CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, seq);"
 	"CREATE INDEX IF NOT EXISTS chunks_novec ON chunks(id) WHERE vec IS NULL;"
 	"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks',"
-	"  content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');"
+	"  content_rowid='id', tokenize='" IX_FTS_TOKENIZE "');"
 	"CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN"
 	"  INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;"
 	"CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN"
@@ -463,6 +463,10 @@ int index_open(const char *dir, const struct index_opts *o, struct index **out,
 	ix->have_vocab = sqlite3_exec(ix->db, "CREATE VIRTUAL TABLE temp.chunks_vocab USING "
 					      "fts5vocab(main, 'chunks_fts', 'row')",
 				      NULL, NULL, NULL) == SQLITE_OK;
+	if (ix->o.bm25_memory && (rc = ix_bm25_start(ix, path))) {
+		rc = ix_err(err, errsz, rc, "starting the BM25 postings' thread: %s", strerror(-rc));
+		goto fail;
+	}
 	*out = ix;
 	return 0;
 fail:
@@ -474,6 +478,7 @@ void index_close(struct index *ix)
 {
 	if (!ix)
 		return;
+	ix_bm25_stop(ix);
 	if (ix->db)
 		persist_locked(ix, NULL, 0);
 	vec_free(ix->vec);
@@ -757,6 +762,7 @@ static int delete_chunks(struct index *ix, int64_t doc_id, struct idvec *gone)
 	sqlite3_finalize(st);
 	if (rc)
 		return rc;
+	ix_bm25_doc_changed(ix, doc_id);
 	if (!(st = prep(ix, "DELETE FROM chunks WHERE doc_id = ?")))
 		return -EIO;
 	sqlite3_bind_int64(st, 1, doc_id);
@@ -1228,7 +1234,9 @@ int index_info(struct index *ix, struct index_info *info)
 	}
 	info->vectors = vec_kind_name(ix->kind);
 	info->n_embedded_total = ix->n_embedded_total;
+	info->bm25_bytes = ix_bm25_bytes(ix);
 	pthread_mutex_unlock(&ix->mu);
+	info->bm25_memory = ix_bm25_state(ix);
 	return info->n_docs < 0 ? -EIO : 0;
 }
 

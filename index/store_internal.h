@@ -11,6 +11,10 @@
 #include "index/index.h"
 
 struct vecindex; /* vectors.c */
+struct bm25;     /* bm25.c */
+
+/* The FTS5 table's tokenizer (store.c's schema; bm25.c tokenizes with it) */
+#define IX_FTS_TOKENIZE "porter unicode61 remove_diacritics 2"
 
 struct index {
 	char *dir;
@@ -26,7 +30,7 @@ struct index {
 	struct model *model;
 	struct session *sess;
 	struct kt_pool *pool;
-	/* questions get a session and a thread of their own, so that a search
+	/* questions get a session and threads of their own, so that a search
 	 * never waits for a writer's embedding batch (q_mu guards them) */
 	struct session *qsess;
 	struct kt_pool *qpool;
@@ -50,6 +54,7 @@ struct index {
 	int64_t n_embedded_total;
 	int64_t n_chunks_known; /* chunks, for search's term statistics; -1: count again */
 	int have_vocab;         /* temp.chunks_vocab (fts5vocab) exists */
+	struct bm25 *bm25;      /* BM25 postings in memory (bm25.c); NULL: FTS5 only */
 	char chunking[64];     /* chunk parameters + tokenizer, as recorded */
 };
 
@@ -97,5 +102,24 @@ int ix_vec_rebuild(struct index *ix, char *err, size_t errsz);
 int ix_chunk_exists(struct index *ix, int64_t id);
 /* Load vectors-GEN.faiss if it matches SQLite, else rebuild (under ix->mu). */
 int ix_vec_open(struct index *ix, char *err, size_t errsz);
+
+/* bm25.c: FTS5's bm25() from postings in memory. ix_bm25_start builds them
+ * in a thread of its own from the database at db_path; ix_bm25_search
+ * (under ix->mu) answers the OR query of words with FTS5's scores, higher
+ * first (ties: lower chunk id): 1 with the k best in ids/scores, 0 when
+ * the postings cannot answer (not built yet, a word FTS5 reads as a
+ * phrase, a read error): ask FTS5. */
+int ix_bm25_start(struct index *ix, const char *db_path);
+void ix_bm25_stop(struct index *ix);
+int ix_bm25_state(struct index *ix); /* enum bm25_memory_state */
+int ix_bm25_search(struct index *ix, char *const *words, int n_words, int k, int64_t *ids,
+		   double *scores, int *n);
+/* store.c is about to delete the chunks of doc_id (any thread). */
+void ix_bm25_doc_changed(struct index *ix, int64_t doc_id);
+/* Bytes the postings take (under ix->mu). */
+int64_t ix_bm25_bytes(struct index *ix);
+/* Rows held and rows masked (removed, awaiting compaction); -1: none held
+ * (under ix->mu). */
+void ix_bm25_counts(struct index *ix, int64_t *rows, int64_t *masked);
 
 #endif
