@@ -197,33 +197,26 @@ static struct term *term_get(struct postings *m, const char *s, uint32_t len)
 	return t;
 }
 
+/* *pp (a pointer to an array) resized to n elements of sz bytes: 0, or
+ * -ENOMEM with *pp unchanged */
+static int resize(void *pp, size_t n, size_t sz)
+{
+	void *q = realloc(*(void **)pp, n * sz);
+	if (!q)
+		return -ENOMEM;
+	*(void **)pp = q;
+	return 0;
+}
+
 static int slots_grow(struct postings *m)
 {
 	uint32_t cap = m->slot_cap ? m->slot_cap * 2 : 1024;
-	int64_t *id = realloc(m->id, cap * sizeof *id);
-	if (id)
-		m->id = id;
-	int64_t *doc = realloc(m->doc, cap * sizeof *doc);
-	if (doc)
-		m->doc = doc;
-	uint32_t *dl = realloc(m->dl, cap * sizeof *dl);
-	if (dl)
-		m->dl = dl;
-	uint8_t *dead = realloc(m->dead, cap);
-	if (dead)
-		m->dead = dead;
-	double *acc = realloc(m->acc, cap * sizeof *acc);
-	if (acc)
-		m->acc = acc;
-	double *norm = realloc(m->norm, cap * sizeof *norm);
-	if (norm)
-		m->norm = norm;
-	uint32_t *touched = realloc(m->touched, cap * sizeof *touched);
-	if (touched)
-		m->touched = touched;
-	if (!id || !doc || !dl || !dead || !acc || !norm || !touched)
+	if (resize(&m->id, cap, sizeof *m->id) || resize(&m->doc, cap, sizeof *m->doc) ||
+	    resize(&m->dl, cap, sizeof *m->dl) || resize(&m->dead, cap, sizeof *m->dead) ||
+	    resize(&m->acc, cap, sizeof *m->acc) || resize(&m->norm, cap, sizeof *m->norm) ||
+	    resize(&m->touched, cap, sizeof *m->touched))
 		return -ENOMEM;
-	memset(m->acc + m->slot_cap, 0, (cap - m->slot_cap) * sizeof *acc);
+	memset(m->acc + m->slot_cap, 0, (cap - m->slot_cap) * sizeof *m->acc);
 	m->slot_cap = cap;
 	return 0;
 }

@@ -330,12 +330,7 @@ static void run_mode(struct index *ix, enum search_mode mode, char **queries,
 
 static void embedder_path(char *path, size_t n)
 {
-	const char *dir = getenv("SEEKFS_MODELS");
-	if (dir && *dir)
-		snprintf(path, n, "%s/all-MiniLM-L6-v2.gguf", dir);
-	else
-		snprintf(path, n, "%s/.local/share/seekfs/models/all-MiniLM-L6-v2.gguf",
-			 getenv("HOME") ? getenv("HOME") : ".");
+	t_models("all-MiniLM-L6-v2.gguf", path, n);
 }
 
 /* Search options from the environment, for tuning fusion by hand:

@@ -29,13 +29,8 @@ static double cosine(const float *a, const float *b, int n)
 int main(int argc, char **argv)
 {
 	T_REQUIRE(argc == 2, "usage: test_embed GOLDEN.json");
-	const char *dir = getenv("SEEKFS_MODELS");
 	char path[8192];
-	if (dir && *dir)
-		snprintf(path, sizeof path, "%s/all-MiniLM-L6-v2.gguf", dir);
-	else
-		snprintf(path, sizeof path, "%s/.local/share/seekfs/models/all-MiniLM-L6-v2.gguf",
-			 getenv("HOME") ? getenv("HOME") : ".");
+	t_models("all-MiniLM-L6-v2.gguf", path, sizeof path);
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		fprintf(stderr, "test_embed: skipped: %s is not installed (tools/setup.sh converts it)\n", path);

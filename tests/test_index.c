@@ -1053,12 +1053,7 @@ static void test_big(const char *big_path, const char *big, size_t len)
 
 static void embedder_path(char *path, size_t n)
 {
-	const char *dir = getenv("SEEKFS_MODELS");
-	if (dir && *dir)
-		snprintf(path, n, "%s/all-MiniLM-L6-v2.gguf", dir);
-	else
-		snprintf(path, n, "%s/.local/share/seekfs/models/all-MiniLM-L6-v2.gguf",
-			 getenv("HOME") ? getenv("HOME") : ".");
+	t_models("all-MiniLM-L6-v2.gguf", path, n);
 }
 
 int main(void)

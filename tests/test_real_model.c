@@ -205,13 +205,8 @@ static void check_model(const char *golden_path, const char *models_dir, int *ra
 
 int main(int argc, char **argv)
 {
-	const char *dir = getenv("SEEKFS_MODELS");
-	char def[4096];
-	if (!dir || !*dir) {
-		snprintf(def, sizeof def, "%s/.local/share/seekfs/models",
-			 getenv("HOME") ? getenv("HOME") : ".");
-		dir = def;
-	}
+	char dir[4096];
+	t_models(NULL, dir, sizeof dir);
 	int ran = 0;
 	for (int i = 1; i < argc; i++)
 		check_model(argv[i], dir, &ran);

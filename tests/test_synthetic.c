@@ -514,14 +514,8 @@ static void check_real(const struct real *r)
  * Q5_0). Everything else must match tensor for tensor. */
 static void check_real_file(void)
 {
-	char dir[1024], path[1200], err[512];
-	const char *env = getenv("SEEKFS_MODELS");
-	if (env && *env)
-		snprintf(dir, sizeof dir, "%s", env);
-	else
-		snprintf(dir, sizeof dir, "%s/.local/share/seekfs/models",
-			 getenv("HOME") ? getenv("HOME") : ".");
-	snprintf(path, sizeof path, "%s/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", dir);
+	char path[1200], err[512];
+	t_models("Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf", path, sizeof path);
 	struct stat st;
 	if (stat(path, &st)) {
 		fprintf(stderr, "test_synthetic: SKIP the comparison with a real file: %s is not "

@@ -47,6 +47,18 @@ static inline int t_done(const char *name)
 	return t_failures ? 1 : 0;
 }
 
+/* The folder tools/setup.sh installs models into: $SEEKFS_MODELS, else
+ * ~/.local/share/seekfs/models. With name, the path of that file in it. */
+static inline void t_models(const char *name, char *buf, size_t n)
+{
+	const char *dir = getenv("SEEKFS_MODELS");
+	if (dir && *dir)
+		snprintf(buf, n, "%s%s%s", dir, name ? "/" : "", name ? name : "");
+	else
+		snprintf(buf, n, "%s/.local/share/seekfs/models%s%s",
+			 getenv("HOME") ? getenv("HOME") : ".", name ? "/" : "", name ? name : "");
+}
+
 /* Path of a file in the shared data folder ($SEEKFS_DATA/rel). A missing
  * file fails the test naming the path: shared data is never optional. */
 static inline const char *t_data(const char *rel)
