@@ -348,7 +348,8 @@ int session_forward(struct session *s, const int32_t *tokens, int n,
  * (continuous batching): session i takes tokens[i] at its own position, and
  * one pass over the weights serves them all. logits: NULL or n * n_vocab
  * floats (row i for session i). n <= session_batch_max(); a session at most
- * once. 0, -EINVAL, or -ENOSPC when a session's context is full. */
+ * once; no session with a larger context than the first's (-EINVAL). 0,
+ * -EINVAL, or -ENOSPC when a session's context is full. */
 int session_decode_batch(struct session *const *ss, const int32_t *tokens, int n, float *logits);
 int session_batch_max(void);
 

@@ -885,7 +885,9 @@ int session_decode_batch(struct session *const *ss, const int32_t *tokens, int n
 	if (hp->arch == ARCH_BERT)
 		return -EINVAL;
 	for (int t = 0; t < n; t++) {
-		if (ss[t]->m != m || ss[t]->pool != b->pool)
+		/* attention runs in the first session's scratch, sized for its
+		 * n_ctx positions */
+		if (ss[t]->m != m || ss[t]->pool != b->pool || ss[t]->n_ctx > b->n_ctx)
 			return -EINVAL;
 		if (ss[t]->pos + 1 > ss[t]->n_ctx)
 			return -ENOSPC;

@@ -517,6 +517,15 @@ static void run_model(const struct cfg *c, const struct tbound *tb, const char *
 		int32_t two[2] = {1, 2};
 		T_CHECK(session_decode_batch(twice, two, 2, out) == -EINVAL,
 			"%s: a session twice in one batch was accepted", base);
+		/* a later session with a longer context than the first's would
+		 * overrun the first's attention scratch */
+		struct session *longer = NULL;
+		T_REQUIRE(session_new(m, 64, KT_F32, pool, &longer, err, sizeof err) == 0,
+			  "session_new: %s", err);
+		struct session *mixed[2] = {sb[1], longer};
+		T_CHECK(session_decode_batch(mixed, two, 2, out) == -EINVAL,
+			"%s: a batch after a shorter-context session was accepted", base);
+		session_free(longer);
 		for (int i = 0; i < 3; i++)
 			session_free(sb[i]);
 		free(out);
