@@ -61,15 +61,27 @@ int cli_tokenize(const struct tok *t, const char *text, int parse_special,
 		 int32_t **ids, int *n)
 {
 	size_t len = strlen(text);
-	int64_t cap = (int64_t)len + 2;
-	int32_t *v = malloc((size_t)cap * sizeof *v);
-	if (!v)
-		return -ENOMEM;
 	int off = tok_add_bos(t) && tok_bos(t) >= 0;
-	int64_t got = tok_encode(t, text, len, parse_special, v + off, cap - off);
-	if (got < 0) { /* ids never outnumber bytes + 1, so only memory can fail */
-		free(v);
-		return -ENOMEM;
+	/* about one id per byte; more where a SentencePiece vocabulary without
+	 * a "\u2581" piece spells the space prefix it adds in bytes: then again
+	 * with the size tok_encode asked for */
+	int64_t cap = (int64_t)len + 8, got;
+	int32_t *v = NULL;
+	for (;;) {
+		int32_t *nv = realloc(v, (size_t)cap * sizeof *v);
+		if (!nv) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		got = tok_encode(t, text, len, parse_special, v + off, cap - off);
+		if (got >= 0)
+			break;
+		if (-got <= cap - off || -got > INT32_MAX) {
+			free(v);
+			return got < -INT32_MAX ? -EOVERFLOW : (int)got;
+		}
+		cap = -got + off;
 	}
 	if (off && got > 0 && v[1] == tok_bos(t))
 		memmove(v, v + 1, (size_t)got * sizeof *v), off = 0;

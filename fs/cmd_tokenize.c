@@ -3,6 +3,7 @@
  * spaces, with no BOS or other token added. Needs only the vocabulary, so
  * vocabulary-only GGUF files work too.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,9 +59,18 @@ int cmd_tokenize(int argc, char **argv)
 		free(text);
 		return 1;
 	}
-	int64_t cap = (int64_t)len + 16;
-	int32_t *ids = malloc((size_t)cap * sizeof *ids);
-	int64_t n = ids ? tok_encode(t, text, len, special, ids, cap) : -1;
+	/* about one id per byte; else the size tok_encode asks for */
+	int64_t cap = (int64_t)len + 16, n = -ENOMEM;
+	int32_t *ids = NULL;
+	for (;;) {
+		free(ids);
+		if (!(ids = malloc((size_t)cap * sizeof *ids)))
+			break;
+		n = tok_encode(t, text, len, special, ids, cap);
+		if (n >= 0 || -n <= cap)
+			break;
+		cap = -n;
+	}
 	if (n < 0) {
 		fprintf(stderr, "seekfs tokenize: %s: cannot tokenize (out of memory)\n", file);
 		rc = 1;

@@ -353,15 +353,24 @@ static int gen_prepare(struct run *r, struct genmodel *g, struct gen *gn)
 		if (!prompt)
 			goto nomem;
 		size_t pl = strlen(prompt);
-		free(toks);
-		if (!(toks = malloc((pl + 2) * sizeof *toks)))
-			goto nomem;
 		int at = 0;
 		if (tok_add_bos(tk) && tok_bos(tk) >= 0 &&
 		    !(tmpl != CHAT_NONE && tok_find(tk, "<|begin_of_text|>") >= 0 &&
 		      !strncmp(prompt, "<|begin_of_text|>", 17)))
-			toks[at++] = tok_bos(tk);
-		int64_t k = tok_encode(tk, prompt, pl, tmpl != CHAT_NONE, toks + at, (int64_t)pl + 1);
+			at = 1;
+		/* about one id per byte; else the size tok_encode asks for */
+		int64_t cap = (int64_t)pl + 8, k;
+		for (;;) {
+			free(toks);
+			if (!(toks = malloc((size_t)(cap + at) * sizeof *toks)))
+				goto nomem;
+			if (at)
+				toks[0] = tok_bos(tk);
+			k = tok_encode(tk, prompt, pl, tmpl != CHAT_NONE, toks + at, cap);
+			if (k >= 0 || -k <= cap || -k > INT32_MAX)
+				break;
+			cap = -k;
+		}
 		if (k < 0) {
 			snprintf(r->err, sizeof r->err, "cannot tokenize the prompt");
 			goto fail;
