@@ -30,8 +30,8 @@
  * of the rows; then the postings are compacted. Chunk text is never
  * updated in place by store.c (a changed document gets new chunks).
  *
- * Memory: 8 bytes per (term, chunk) pair plus the terms; about 70 MiB for
- * 100,000 chunks of a few hundred words.
+ * Memory: 8 bytes per (term, chunk) pair plus the terms and 41 bytes per
+ * chunk: 46 MiB for 100,000 chunks of 40-60 words.
  *
  * Locking: the postings are used under ix->mu; b->mu hands the builder's
  * result over.
