@@ -47,8 +47,11 @@ int query_write_result(struct daemon *d, const char *name, const char *suffix,
 		       const char *data, size_t len)
 {
 	/* states on the way (an empty stream, queued, running) are rewritten
-	 * on a restart anyway: only what a query ends with is fsynced */
-	int durable = strcmp(suffix, ".stream") &&
+	 * on a restart anyway: only what a query ends with is fsynced. An
+	 * empty file (NAME.done) has no data to sync: whether its name
+	 * survives a crash is the rename's, and a request found without
+	 * NAME.done on a restart runs again */
+	int durable = len > 0 && strcmp(suffix, ".stream") &&
 		      !(!strcmp(suffix, ".status") && (!strcmp(data, "queued\n") ||
 						       !strcmp(data, "running\n")));
 	char p[4600], tmp[4700];
