@@ -13,11 +13,13 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "engine/internal.h"
@@ -116,6 +118,78 @@ static int want_mat(struct model *m, struct kt_mat *out, const char *name,
 	return 0;
 }
 
+/* Packing on every core: pieces of about PACK_PIECE bytes (row groups of
+ * one matrix), taken in turn by the threads. */
+#define PACK_PIECE (4u << 20)
+
+struct pack_piece {
+	struct kt_mat *w;
+	void *dst;
+	int64_t g0, g1;
+};
+
+struct pack_work {
+	struct pack_piece *p;
+	int n;
+	atomic_int next;
+};
+
+static void *pack_worker(void *arg)
+{
+	struct pack_work *pw = arg;
+	for (int i; (i = atomic_fetch_add(&pw->next, 1)) < pw->n;)
+		kt_mat_pack_groups(pw->p[i].w, pw->p[i].dst, pw->p[i].g0, pw->p[i].g1);
+	return NULL;
+}
+
+/* The packable matrices of all[0..n) into arena, one after another (each
+ * 64-byte aligned), on as many threads as there are cores; then their
+ * packed pointers set. */
+static void pack_all(struct kt_mat **all, int n, char *arena)
+{
+	int np = 0;
+	for (int i = 0; i < n; i++) {
+		size_t b = kt_mat_packed_bytes(all[i]);
+		if (b)
+			np += (int)((b + PACK_PIECE - 1) / PACK_PIECE);
+	}
+	struct pack_work pw = {.p = calloc((size_t)np + 1, sizeof *pw.p)};
+	size_t off = 0;
+	for (int i = 0; pw.p && i < n; i++) {
+		const size_t b = kt_mat_packed_bytes(all[i]);
+		if (!b)
+			continue;
+		const int64_t ng = all[i]->rows / KT_PACK_ROWS;
+		const int64_t per = (int64_t)(PACK_PIECE / (b / (size_t)ng)) + 1;
+		for (int64_t g = 0; g < ng; g += per)
+			pw.p[pw.n++] = (struct pack_piece){all[i], arena + off, g,
+							   g + per < ng ? g + per : ng};
+		off += (b + 63) / 64 * 64;
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int nt = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu, started = 0;
+	pthread_t tid[64];
+	for (int t = 1; pw.p && t < nt && t < pw.n; t++)
+		if (!pthread_create(&tid[started], NULL, pack_worker, &pw))
+			started++;
+	if (pw.p) {
+		pack_worker(&pw);
+		for (int t = 0; t < started; t++)
+			pthread_join(tid[t], NULL);
+	}
+	off = 0;
+	for (int i = 0; i < n; i++) {
+		const size_t b = kt_mat_packed_bytes(all[i]);
+		if (!b)
+			continue;
+		if (!pw.p) /* no memory for the list: one thread, matrix by matrix */
+			kt_mat_pack_groups(all[i], arena + off, 0, all[i]->rows / KT_PACK_ROWS);
+		all[i]->packed = arena + off;
+		off += (b + 63) / 64 * 64;
+	}
+	free(pw.p);
+}
+
 /* Packed copies (kt_mat_pack) of the decoder's matrices, which the
  * matrix-vector products then read, in one anonymous mapping the model
  * owns. The mapping asks for transparent huge pages: decoding streams the
@@ -148,10 +222,7 @@ static void pack_matrices(struct model *m)
 #ifdef MADV_HUGEPAGE
 		madvise(arena, total, MADV_HUGEPAGE);
 #endif
-		size_t off = 0;
-		for (int i = 0; i < n; i++)
-			if (!kt_mat_pack(all[i], (char *)arena + off))
-				off += (kt_mat_packed_bytes(all[i]) + 63) / 64 * 64;
+		pack_all(all, n, arena);
 		mprotect(arena, total, PROT_READ); /* read-only from here on */
 		m->packed = arena;
 		m->packed_bytes = total;

@@ -121,6 +121,11 @@ struct kt_mat {
 int kt_mat_pack(struct kt_mat *w, void *dst);
 /* Bytes kt_mat_pack needs for w (0: not packable, on this CPU or at all). */
 size_t kt_mat_packed_bytes(const struct kt_mat *w);
+/* Part of kt_mat_pack, for packing one matrix on several threads: the
+ * groups [g0, g1) of rows (8 each) into their place in dst (the whole
+ * matrix's kt_mat_packed_bytes); w->packed is left as it is (set it to dst
+ * once every group is in). w must be packable (kt_mat_packed_bytes > 0). */
+void kt_mat_pack_groups(const struct kt_mat *w, void *dst, int64_t g0, int64_t g1);
 /* Rows [r0, r0 + 8) of w back from w->packed, in the original row format
  * (8 * kt_row_bytes(type, cols) bytes); r0 a multiple of 8 below the
  * packed rows. For checking the layouts. */

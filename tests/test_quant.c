@@ -990,6 +990,26 @@ static void test_packed(struct kt_pool **pools)
 			free(pk);
 			continue;
 		}
+		/* the same bytes packed in two pieces, as the model's threads do */
+		{
+			const size_t pb = kt_mat_packed_bytes(&m);
+			const int64_t ng = rows / KT_PACK_ROWS;
+			uint8_t *pk2 = xmalloc(pb);
+			const size_t cut = pb / (size_t)ng * (size_t)(ng / 3);
+			int untouched = 1;
+			memset(pk2, 0x5a, pb);
+			kt_mat_pack_groups(&m, pk2, ng / 3, ng);
+			for (size_t b = 0; b < cut; b++)
+				untouched &= pk2[b] == 0x5a;
+			T_CHECK(untouched && !memcmp(pk2 + cut, (const uint8_t *)pk + cut, pb - cut),
+				"%s: kt_mat_pack_groups of groups %lld.. wrote elsewhere or differs",
+				kt_type_name(t), (long long)(ng / 3));
+			kt_mat_pack_groups(&m, pk2, 0, ng / 3);
+			T_CHECK(!memcmp(pk2, pk, pb) && m.packed == pk,
+				"%s: kt_mat_pack_groups in two pieces differs from kt_mat_pack",
+				kt_type_name(t));
+			free(pk2);
+		}
 		for (int64_t r0 = 0; r0 + KT_PACK_ROWS <= rows; r0 += KT_PACK_ROWS) {
 			memset(back, 0xa5, rb * KT_PACK_ROWS);
 			kt_mat_unpack_group(&m, r0, back);

@@ -199,19 +199,22 @@ static void move_group(const struct kt_mat *w, uint8_t *rows, uint8_t *pk, int p
 	}
 }
 
+void kt_mat_pack_groups(const struct kt_mat *w, void *dst, int64_t g0, int64_t g1)
+{
+	const size_t rb = kt_row_bytes(w->type, w->cols);
+	const size_t gb = kt_mat_packed_bytes(w) / (size_t)(w->rows / KT_PACK_ROWS);
+	for (int64_t g = g0; g < g1; g++)
+		move_group(w, (uint8_t *)w->data + (size_t)g * KT_PACK_ROWS * rb,
+			   (uint8_t *)dst + (size_t)g * gb, 1);
+}
+
 int kt_mat_pack(struct kt_mat *w, void *dst)
 {
 	w->packed = NULL;
-	const size_t bytes = kt_mat_packed_bytes(w);
-	if (!bytes)
+	if (!kt_mat_packed_bytes(w))
 		return -ENOTSUP;
-	uint8_t *pk = dst;
-	const size_t rb = kt_row_bytes(w->type, w->cols);
-	const size_t gb = bytes / (size_t)(w->rows / KT_PACK_ROWS);
-	for (int64_t g = 0; g < w->rows / KT_PACK_ROWS; g++)
-		move_group(w, (uint8_t *)w->data + (size_t)g * KT_PACK_ROWS * rb, pk + (size_t)g * gb,
-			   1);
-	w->packed = pk;
+	kt_mat_pack_groups(w, dst, 0, w->rows / KT_PACK_ROWS);
+	w->packed = dst;
 	return 0;
 }
 
