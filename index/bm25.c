@@ -26,9 +26,9 @@
  * (ix_bm25_doc_changed); those documents' chunks that are gone are masked.
  * If the row count still differs (another connection wrote, or a
  * transaction rolled back), a merge of all ids finds the removed ones and
- * any id not seen. Removed chunks' postings stay, masked, until they pass a quarter
- * of the rows; then the postings are compacted. Chunk text is never
- * updated in place by store.c (a changed document gets new chunks).
+ * any id not seen. Removed chunks' postings stay, masked, until they pass
+ * a quarter of the rows; then the postings are compacted. Chunk text is
+ * never updated in place by store.c (a changed document gets new chunks).
  *
  * Memory: 8 bytes per (term, chunk) pair plus the terms and 41 bytes per
  * chunk: 46 MiB for 100,000 chunks of 40-60 words.

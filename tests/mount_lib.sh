@@ -16,9 +16,13 @@ cleanup() {
 	local h
 	for h in "${cleanup_hooks[@]}"; do eval "$h" || true; done
 	if mountpoint -q "$mnt" || grep -q " $mnt " /proc/mounts; then
-		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
+		# seekfs umount also waits until the daemon has let go of the store
+		"$bin" umount --store "$store" "$mnt" >/dev/null 2>&1 ||
+			fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
 	fi
-	rm -rf "$tmp"
+	local i
+	for ((i = 0; i < 50; i++)); do rm -rf "$tmp" 2>/dev/null && return 0; sleep 0.1; done
+	echo "warning: could not remove $tmp" >&2
 }
 trap cleanup EXIT
 fail() {

@@ -37,4 +37,5 @@ assert answer.startswith(j["answer"]), (len(answer), answer[:80])
 assert streamed == j["answer"], (len(streamed), streamed[:80])
 print(f"long answer: {len(answer)} bytes in NAME.answer, {len(streamed)} streamed")
 PY
+"$bin" umount --store "$store" "$mnt" || fail "seekfs umount"
 echo "ok: an answer of $size bytes read back whole"
