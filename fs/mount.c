@@ -1547,6 +1547,16 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			 : open(proc, open_flags(fi->flags));
 	if (fd < 0)
 		return (void)fuse_reply_err(req, errno);
+	if (by_name) {
+		/* the kernel may still hold the replaced file's attributes for
+		 * this node (the daemon's own invalidation can come a moment
+		 * later): dropped now, fstat on what this opens asks us
+		 * (opened_attr). notify_inval_inode takes no lock an open holds. */
+		pthread_rwlock_rdlock(&m->inval_rw);
+		if (!atomic_load(&m->down))
+			fuse_lowlevel_notify_inval_inode(m->se, ino, -1, 0);
+		pthread_rwlock_unlock(&m->inval_rw);
+	}
 	open_pass(req, n, fi, fd, 0);
 }
 
