@@ -193,6 +193,13 @@ int32_t tok_find(const struct tok *t, const char *s);
  * A loaded tokenizer is read-only: threads may encode with it at once. */
 int64_t tok_encode(const struct tok *t, const char *text, size_t len,
 		   int parse_special, int32_t *ids, int64_t n_max);
+/* tok_encode into an array it allocates (*ids, the caller frees it) as
+ * large as the text needs, after lead slots left for the caller (a BOS):
+ * the number of ids encoded (not counting lead), or -ENOMEM / -EOVERFLOW.
+ * Usually one id per byte or fewer; a SentencePiece vocabulary without a
+ * "\u2581" piece spells the space prefix it adds in 3 byte tokens. */
+int64_t tok_encode_alloc(const struct tok *t, const char *text, size_t len,
+			 int parse_special, int lead, int32_t **ids);
 
 /* The bytes token id stands for (SentencePiece "\xe2\x96\x81" -> ' ', byte
  * tokens <0x0A> -> the byte, byte-level BPE -> raw bytes; WordPiece: a word

@@ -672,6 +672,36 @@ int64_t tok_encode(const struct tok *t, const char *text, size_t len,
 	return o.n > o.n_max ? -o.n : o.n;
 }
 
+int64_t tok_encode_alloc(const struct tok *t, const char *text, size_t len,
+			 int parse_special, int lead, int32_t **ids)
+{
+	int64_t cap = (int64_t)len + 8, n; /* ids after lead; then what was asked for */
+	int32_t *v = NULL;
+	*ids = NULL;
+	for (;;) {
+		if ((uint64_t)(cap + lead) > SIZE_MAX / sizeof *v) {
+			free(v);
+			return -EOVERFLOW;
+		}
+		int32_t *nv = realloc(v, (size_t)(cap + lead) * sizeof *v);
+		if (!nv) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		n = tok_encode(t, text, len, parse_special, v + lead, cap);
+		if (n >= 0)
+			break;
+		if (-n <= cap) { /* an error, not a size */
+			free(v);
+			return n;
+		}
+		cap = -n;
+	}
+	*ids = v;
+	return n;
+}
+
 /* ---- decoding ------------------------------------------------------------ */
 
 static int copy_out(char *buf, size_t n, const char *s, size_t len)

@@ -62,26 +62,13 @@ int cli_tokenize(const struct tok *t, const char *text, int parse_special,
 {
 	size_t len = strlen(text);
 	int off = tok_add_bos(t) && tok_bos(t) >= 0;
-	/* about one id per byte; more where a SentencePiece vocabulary without
-	 * a "\u2581" piece spells the space prefix it adds in bytes: then again
-	 * with the size tok_encode asked for */
-	int64_t cap = (int64_t)len + 8, got;
-	int32_t *v = NULL;
-	for (;;) {
-		int32_t *nv = realloc(v, (size_t)cap * sizeof *v);
-		if (!nv) {
-			free(v);
-			return -ENOMEM;
-		}
-		v = nv;
-		got = tok_encode(t, text, len, parse_special, v + off, cap - off);
-		if (got >= 0)
-			break;
-		if (-got <= cap - off || -got > INT32_MAX) {
-			free(v);
-			return got < -INT32_MAX ? -EOVERFLOW : (int)got;
-		}
-		cap = -got + off;
+	int32_t *v;
+	int64_t got = tok_encode_alloc(t, text, len, parse_special, off, &v);
+	if (got < 0)
+		return (int)got;
+	if (got > INT32_MAX - 1) {
+		free(v);
+		return -EOVERFLOW;
 	}
 	if (off && got > 0 && v[1] == tok_bos(t))
 		memmove(v, v + 1, (size_t)got * sizeof *v), off = 0;

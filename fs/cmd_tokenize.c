@@ -3,7 +3,6 @@
  * spaces, with no BOS or other token added. Needs only the vocabulary, so
  * vocabulary-only GGUF files work too.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,20 +58,10 @@ int cmd_tokenize(int argc, char **argv)
 		free(text);
 		return 1;
 	}
-	/* about one id per byte; else the size tok_encode asks for */
-	int64_t cap = (int64_t)len + 16, n = -ENOMEM;
-	int32_t *ids = NULL;
-	for (;;) {
-		free(ids);
-		if (!(ids = malloc((size_t)cap * sizeof *ids)))
-			break;
-		n = tok_encode(t, text, len, special, ids, cap);
-		if (n >= 0 || -n <= cap)
-			break;
-		cap = -n;
-	}
+	int32_t *ids;
+	int64_t n = tok_encode_alloc(t, text, len, special, 0, &ids);
 	if (n < 0) {
-		fprintf(stderr, "seekfs tokenize: %s: cannot tokenize (out of memory)\n", file);
+		fprintf(stderr, "seekfs tokenize: %s: cannot tokenize: %s\n", file, strerror((int)-n));
 		rc = 1;
 	} else {
 		for (int64_t i = 0; i < n; i++)

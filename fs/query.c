@@ -361,20 +361,13 @@ static int gen_prepare(struct run *r, struct genmodel *g, struct gen *gn)
 		    !(tmpl != CHAT_NONE && tok_find(tk, "<|begin_of_text|>") >= 0 &&
 		      !strncmp(prompt, "<|begin_of_text|>", 17)))
 			at = 1;
-		/* about one id per byte; else the size tok_encode asks for */
-		int64_t cap = (int64_t)pl + 8, k;
-		for (;;) {
-			free(toks);
-			if (!(toks = malloc((size_t)(cap + at) * sizeof *toks)))
-				goto nomem;
-			if (at)
-				toks[0] = tok_bos(tk);
-			k = tok_encode(tk, prompt, pl, tmpl != CHAT_NONE, toks + at, cap);
-			if (k >= 0 || -k <= cap || -k > INT32_MAX)
-				break;
-			cap = -k;
-		}
-		if (k < 0) {
+		free(toks);
+		int64_t k = tok_encode_alloc(tk, prompt, pl, tmpl != CHAT_NONE, at, &toks);
+		if (k == -ENOMEM)
+			goto nomem;
+		if (at && k >= 0)
+			toks[0] = tok_bos(tk);
+		if (k < 0 || k > INT32_MAX - 1) {
 			snprintf(r->err, sizeof r->err, "cannot tokenize the prompt");
 			goto fail;
 		}
