@@ -380,14 +380,12 @@ struct bm25 {
 	int64_t data_version, total_changes;
 };
 
-static int64_t one_i64(sqlite3 *db, const char *sql, int64_t arg, int *ok)
+static int64_t one_i64(sqlite3 *db, const char *sql, int *ok)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t v = 0;
 	*ok = 0;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (arg >= 0)
-			sqlite3_bind_int64(st, 1, arg);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			v = sqlite3_column_int64(st, 0);
 			*ok = 1;
@@ -552,7 +550,7 @@ static int apply_pending(struct bm25 *b, sqlite3 *db)
 static int bm25_sync(struct bm25 *b, sqlite3 *db)
 {
 	int ok;
-	int64_t dv = one_i64(db, "PRAGMA data_version", -1, &ok);
+	int64_t dv = one_i64(db, "PRAGMA data_version", &ok);
 	int64_t tc = sqlite3_total_changes64(db);
 	if (!ok)
 		return -EIO;
@@ -577,7 +575,7 @@ static int bm25_sync(struct bm25 *b, sqlite3 *db)
 	sqlite3_finalize(st);
 	if (rc)
 		return rc;
-	int64_t n = one_i64(db, "SELECT count(*) FROM chunks", -1, &ok);
+	int64_t n = one_i64(db, "SELECT count(*) FROM chunks", &ok);
 	if (!ok)
 		return -EIO;
 	if ((full || n != m->n_live) && (rc = reconcile(m, &b->tk, db)))
