@@ -1485,6 +1485,16 @@ static int snapshot_status(struct mount *m, const char *name, char **text, size_
 	return daemon_status_read(m->d, name, text, len);
 }
 
+/* Drop the kernel's cached attributes of nodes ids[0..n) (not while the
+ * session is going down: inval_rw). */
+static void inval_attrs(struct mount *m, const fuse_ino_t *ids, size_t n)
+{
+	pthread_rwlock_rdlock(&m->inval_rw);
+	for (size_t i = 0; i < n && !atomic_load(&m->down); i++)
+		fuse_lowlevel_notify_inval_inode(m->se, ids[i], -1, 0);
+	pthread_rwlock_unlock(&m->inval_rw);
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mount *m = mnt(req);
@@ -1552,10 +1562,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * this node (the daemon's own invalidation can come a moment
 		 * later): dropped now, fstat on what this opens asks us
 		 * (opened_attr). notify_inval_inode takes no lock an open holds. */
-		pthread_rwlock_rdlock(&m->inval_rw);
-		if (!atomic_load(&m->down))
-			fuse_lowlevel_notify_inval_inode(m->se, ino, -1, 0);
-		pthread_rwlock_unlock(&m->inval_rw);
+		inval_attrs(m, &ino, 1);
 	}
 	open_pass(req, n, fi, fd, 0);
 }
@@ -2326,10 +2333,7 @@ static size_t inval_names(struct mount *m, const char *name, int gone)
 	pthread_mutex_unlock(&m->mu);
 	/* a node forgotten meanwhile is unknown to the kernel (-ENOENT), and
 	 * one that took its address is asked about once more: both harmless */
-	pthread_rwlock_rdlock(&m->inval_rw);
-	for (size_t i = 0; i < n && !atomic_load(&m->down); i++)
-		fuse_lowlevel_notify_inval_inode(m->se, ids[i], -1, 0);
-	pthread_rwlock_unlock(&m->inval_rw);
+	inval_attrs(m, ids, n);
 	if (ids != small)
 		free(ids);
 	return n;
