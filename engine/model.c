@@ -123,7 +123,7 @@ static int want_mat(struct model *m, struct kt_mat *out, const char *name,
 #define PACK_PIECE (4u << 20)
 
 struct pack_piece {
-	struct kt_mat *w;
+	const struct kt_mat *w;
 	void *dst;
 	int64_t g0, g1;
 };
@@ -143,50 +143,39 @@ static void *pack_worker(void *arg)
 }
 
 /* The packable matrices of all[0..n) into arena, one after another (each
- * 64-byte aligned), on as many threads as there are cores; then their
- * packed pointers set. */
+ * 64-byte aligned), on as many threads as there are cores. Their packed
+ * pointers are set as the pieces are listed: nothing reads them before the
+ * model is loaded. */
 static void pack_all(struct kt_mat **all, int n, char *arena)
 {
 	int np = 0;
-	for (int i = 0; i < n; i++) {
-		size_t b = kt_mat_packed_bytes(all[i]);
-		if (b)
-			np += (int)((b + PACK_PIECE - 1) / PACK_PIECE);
-	}
+	for (int i = 0; i < n; i++)
+		np += (int)((kt_mat_packed_bytes(all[i]) + PACK_PIECE - 1) / PACK_PIECE);
 	struct pack_work pw = {.p = calloc((size_t)np + 1, sizeof *pw.p)};
 	size_t off = 0;
-	for (int i = 0; pw.p && i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		const size_t b = kt_mat_packed_bytes(all[i]);
 		if (!b)
 			continue;
+		char *dst = arena + off;
 		const int64_t ng = all[i]->rows / KT_PACK_ROWS;
 		const int64_t per = (int64_t)(PACK_PIECE / (b / (size_t)ng)) + 1;
-		for (int64_t g = 0; g < ng; g += per)
-			pw.p[pw.n++] = (struct pack_piece){all[i], arena + off, g,
-							   g + per < ng ? g + per : ng};
 		off += (b + 63) / 64 * 64;
+		all[i]->packed = dst;
+		if (!pw.p) /* no memory for the list: one thread, matrix by matrix */
+			kt_mat_pack_groups(all[i], dst, 0, ng);
+		for (int64_t g = 0; pw.p && g < ng; g += per)
+			pw.p[pw.n++] = (struct pack_piece){all[i], dst, g, g + per < ng ? g + per : ng};
 	}
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int nt = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu, started = 0;
 	pthread_t tid[64];
-	for (int t = 1; pw.p && t < nt && t < pw.n; t++)
+	for (int t = 1; t < nt && t < pw.n; t++)
 		if (!pthread_create(&tid[started], NULL, pack_worker, &pw))
 			started++;
-	if (pw.p) {
-		pack_worker(&pw);
-		for (int t = 0; t < started; t++)
-			pthread_join(tid[t], NULL);
-	}
-	off = 0;
-	for (int i = 0; i < n; i++) {
-		const size_t b = kt_mat_packed_bytes(all[i]);
-		if (!b)
-			continue;
-		if (!pw.p) /* no memory for the list: one thread, matrix by matrix */
-			kt_mat_pack_groups(all[i], arena + off, 0, all[i]->rows / KT_PACK_ROWS);
-		all[i]->packed = arena + off;
-		off += (b + 63) / 64 * 64;
-	}
+	pack_worker(&pw);
+	for (int t = 0; t < started; t++)
+		pthread_join(tid[t], NULL);
 	free(pw.p);
 }
 
