@@ -101,13 +101,8 @@ int daemon_status_read(struct daemon *d, const char *name, char **text, size_t *
 
 /* ---- the FUSE layer, as the daemon calls it ------------------------------ */
 
-/* A file in queries/ appeared, changed or went away behind the mount
- * (name: a request, for any of its result files): drop the kernel's cached
- * entries and attributes for it. Called from a daemon thread, it returns
- * once the kernel no longer holds a name that leads to an earlier file, so
- * that what the caller writes next is never seen beside it; called back
- * from inside a FUSE callback (daemon_query_submit, daemon_query_removed),
- * it does not wait. */
+/* A file in queries/ appeared, changed or went away behind the mount:
+ * drop the kernel's cached entry and attributes for it. */
 void mount_notify_query(struct mount *m, const char *name);
 /* NAME.stream grew or its query ended: answer the reads waiting at its end. */
 void mount_stream_wake(struct mount *m, const char *request_name);

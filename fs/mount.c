@@ -22,40 +22,11 @@
  * (nodeid, generation) pair. Users see the backing st_ino; virtual files
  * show numbers from VIRT_INO, far above any a real file system hands out.
  *
- * Callbacks never wait on the daemon: daemon_* return at once.
- *
- * The kernel's cache. Entries and attributes of docs/, models/ and
- * queries/ are cached for TTL_PASS, and listings are READDIRPLUS (the
- * attributes come with the names), so that ls -l costs no request per
- * name. Negative entries are never cached (a failed lookup is answered
- * with an error, not a timed empty entry): a name that appears is seen at
- * the next lookup. In queries/ the daemon replaces and removes result
- * files behind the kernel's back and says so after every change
- * (mount_notify_query). Every node that the kernel knows by one of the
- * request's result names (the table by qname) then has its attributes
- * invalidated at once, from the calling thread (notify_inval_inode takes
- * no directory lock), so the next stat asks us; and the names' entries
- * are dropped by the notifier thread (notify_inval_entry needs queries/'s
- * lock, which the kernel holds while it waits for our rename and unlink
- * callbacks, and they submit and cancel queries). Then:
- *  - a daemon thread (a query's worker) waits until the notifier has
- *    dropped the names before it goes on, so that NAME.done, written last,
- *    is never seen beside a name that leads to an earlier result;
- *  - a callback must not wait; the nodes whose files it removed or
- *    replaced are marked gone instead, and a path walk that still reaches
- *    one after the caller's close(), rename() or unlink() returned finds
- *    the file now at the name, or none (node_stale).
- * A lookup that ran while the daemon changed queries/ checks that its name
- * still leads to the file it found (pass_lookup). A listing takes the
- * node the kernel already knows for a listed inode without a lookup
- * (listed_lookup), and reads names ahead again after any callback that
- * made, moved or removed a name (pass_readdir).
- * Result files are written to a temporary name and renamed, so a result
- * inode never changes once it has its name: caching its attributes is
- * safe. The exceptions are not cached: a NAME.stream while its query can
- * still append to it, and hidden names (.NAME.tmp and the like: requests
- * being written and the daemon's temporary files). Changes made directly
- * in STORE/queries by other programs show within TTL_PASS, as in docs/.
+ * Callbacks never wait on the daemon: daemon_* return at once. What the
+ * daemon tells back (mount_notify_query) goes through a notifier thread,
+ * because daemon_query_submit and daemon_query_removed notify from inside
+ * our rename/unlink callbacks, while the kernel holds queries/'s lock that
+ * fuse_lowlevel_notify_inval_entry needs.
  *
  * Paths handed to the daemon (docs/ and models/ relative paths, queries/
  * names) are read from /proc/self/fd of the open or O_PATH descriptor at
@@ -90,10 +61,9 @@
 
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uintptr_t), "node addresses must fit a fuse_ino_t");
 
-/* Seconds the kernel may cache entries and attributes of docs/, models/
- * and queries/ (changes made behind the mount by other programs show after
- * at most this; the daemon's own changes in queries/ are told to the
- * kernel at once). status/ and the virtual model files are never cached. */
+/* Seconds the kernel may cache entries and attributes of docs/ and models/
+ * (changes made behind the mount show after at most this). queries/,
+ * status/ and the virtual model files are never cached. */
 #define TTL_PASS 1.0
 /* st_ino of virtual files: above what ext4, xfs, btrfs or tmpfs hand out. */
 #define VIRT_INO(i) (UINT64_C(0xfffffffff0000000) + (i))
@@ -102,12 +72,6 @@ _Static_assert(sizeof(fuse_ino_t) >= sizeof(uintptr_t), "node addresses must fit
 
 enum tree { T_NONE, T_DOCS, T_QUERIES, T_MODELS };
 enum nkind { N_ROOT, N_PASS, N_STATUS_DIR, N_STATUS_FILE, N_MODEL };
-/* How the kernel may cache a node of queries/, by the name it has there. */
-enum qcls {
-	QC_NONE,    /* not at all: hidden names, anything but a plain file */
-	QC_FILE,    /* entry and attributes: requests and finished results */
-	QC_STREAM,  /* NAME.stream: its entry; its attributes once its query ended */
-};
 
 struct node {
 	struct node *hnext;  /* hash chain (passthrough nodes) */
@@ -121,15 +85,6 @@ struct node {
 	uint64_t gen;
 	const char *name;    /* virtual files: their name */
 	uint64_t vino;       /* virtual nodes: the st_ino shown */
-	atomic_int n_open;   /* passthrough: open files of it (struct ofile) */
-	/* Files in queries/: the name the kernel last looked it up by, its
-	 * chain in the table of those names, and its enum qcls; under mount.mu */
-	char *qname;
-	struct node *qnext;
-	int qcls;
-	/* queries/: its file was removed or replaced from inside a callback
-	 * (a request written again or removed); under mount.mu */
-	int gone;
 };
 
 /* A read at the end of a NAME.stream, waiting for text or the end. */
@@ -169,13 +124,9 @@ struct mount {
 	atomic_int down;         /* unmounted: mount_* calls do nothing */
 	int max_idle_threads, max_threads;
 
-	pthread_mutex_t mu;      /* the node tables, nlookup, qname, next_gen, t_model */
+	pthread_mutex_t mu;      /* the node table, nlookup, next_gen, t_model */
 	struct node **buckets;
 	size_t n_buckets, n_nodes;
-	struct node **qbuckets;  /* queries/ nodes by qname */
-	size_t n_qbuckets, n_qnodes;
-	_Atomic uint64_t qgen;   /* mount_notify_query calls (raised under mu) */
-	_Atomic uint64_t mut_gen; /* callbacks that make, move or remove names */
 	uint64_t next_gen;
 	struct timespec t_model[2];
 
@@ -190,16 +141,9 @@ struct mount {
 	pthread_mutex_t park_mu; /* parked */
 	struct park *parked;
 
-	/* Held shared while a notice is written to the session, taken
-	 * exclusively by mount_unmount before the session's descriptor closes. */
-	pthread_rwlock_t inval_rw;
-
-	pthread_mutex_t note_mu; /* notes, note_*, except note_thread */
-	pthread_cond_t note_cv;  /* notes to send, or note_stop */
-	pthread_cond_t note_done_cv; /* note_done advanced, or note_stop */
+	pthread_mutex_t note_mu; /* notes, note_stop */
+	pthread_cond_t note_cv;
 	struct notice *notes;
-	uint64_t note_seq;       /* calls of mount_notify_query that queued notes */
-	uint64_t note_done;      /* the notes of the calls up to this one are sent */
 	int note_stop, note_started;
 	pthread_t note_thread;
 };
@@ -267,78 +211,17 @@ static int ends_with(const char *s, const char *suffix)
 	return l >= k && !strcmp(s + l - k, suffix);
 }
 
-/* The attribute timeout of n. status/ files and the model files change
- * with every read and are never cached. The root and status/ never change,
- * and the top folders' own attributes change as docs/'s do: they are
- * cached like docs/, which spares a GETATTR of each folder on every path
- * walk through it (default_permissions checks them). In queries/ it
- * depends on the name (enum qcls); a stream's query is asked about after
- * its attributes were read, so that a reply never caches the size of a
- * stream that may have grown since. Listings are never cached, so names
- * still show at once. */
-static double ttl(struct mount *m, struct node *n)
+/* The attribute timeout of n. Files in queries/ change behind the mount
+ * and are never cached, nor are status/ files or the model files. The
+ * root and status/ never change, and the queries/ folder's own attributes
+ * change as docs/'s do: they are cached like docs/, which spares a GETATTR
+ * of each folder on every path walk through it (default_permissions checks
+ * them). Listings are never cached, so names still show at once. */
+static double ttl(const struct node *n)
 {
 	if (n->kind == N_ROOT || n->kind == N_STATUS_DIR || (n->is_static && n->kind == N_PASS))
 		return TTL_PASS;
-	if (n->kind != N_PASS)
-		return 0.0;
-	if (n->tree != T_QUERIES)
-		return TTL_PASS;
-	char req[NAME_MAX + 1] = "";
-	pthread_mutex_lock(&m->mu);
-	int cls = n->qcls;
-	if (cls == QC_STREAM)
-		snprintf(req, sizeof req, "%.*s", (int)(strlen(n->qname) - strlen(".stream")),
-			 n->qname);
-	pthread_mutex_unlock(&m->mu);
-	if (cls == QC_NONE || (cls == QC_STREAM && m->d && daemon_stream_open(m->d, req)))
-		return 0.0;
-	return TTL_PASS;
-}
-
-/* The entry timeout of a passthrough node n (looked up just now). */
-static double entry_ttl(struct mount *m, struct node *n)
-{
-	if (n->tree != T_QUERIES)
-		return TTL_PASS;
-	pthread_mutex_lock(&m->mu);
-	int cls = n->qcls;
-	pthread_mutex_unlock(&m->mu);
-	return cls == QC_NONE ? 0.0 : TTL_PASS;
-}
-
-/* How a file of queries/ stands (st: its attributes now). */
-enum stale {
-	ST_FRESH,  /* at its name, or not a result */
-	ST_OLD,    /* a result the daemon replaced or removed from one of its own
-		    * threads: that thread had the kernel drop the name before it
-		    * went on (mount_notify_query), so only a path walk that began
-		    * before the change still leads here: it gets the old file */
-	ST_GONE,   /* a result removed or replaced from inside a callback (the
-		    * request written again, or removed): the kernel may still hold
-		    * the name for a moment after the caller's close(), rename() or
-		    * unlink() returned, so a walk that leads here must not get the
-		    * old file: the node stands for the file now at its name (stat
-		    * answers with its attributes or ENOENT, open opens it), except
-		    * for the fstat of a file a thread opened through it */
-};
-
-/* name: the name the kernel holds for n (NAME_MAX + 1 bytes), or NULL */
-static enum stale node_stale(struct mount *m, const struct node *n, const struct stat *st,
-			     char *name)
-{
-	/* files unlinked through the mount are reached by open descriptors
-	 * only, and stay what they are */
-	if (n->kind != N_PASS || n->tree != T_QUERIES || n->is_static || !S_ISREG(st->st_mode) ||
-	    st->st_nlink)
-		return ST_FRESH;
-	pthread_mutex_lock(&m->mu);
-	enum stale s = !n->qname || daemon_query_kind(n->qname) != QN_RESULT ? ST_FRESH
-		       : n->gone ? ST_GONE : ST_OLD;
-	if (s != ST_FRESH && name)
-		snprintf(name, NAME_MAX + 1, "%s", n->qname);
-	pthread_mutex_unlock(&m->mu);
-	return s;
+	return n->kind == N_PASS && n->tree != T_QUERIES ? TTL_PASS : 0.0;
 }
 
 static void proc_path(int fd, char *buf, size_t n)
@@ -400,25 +283,6 @@ static int fd_qname(struct mount *m, int fd, char *out, size_t n)
 		return -ENAMETOOLONG;
 	memcpy(out, base, strlen(base) + 1);
 	return 0;
-}
-
-/* Set while a callback runs daemon_query_submit or daemon_query_removed,
- * which call mount_notify_query back from this thread (see there). */
-static _Thread_local int in_callback;
-
-static int query_submit(struct mount *m, const char *name)
-{
-	in_callback = 1;
-	int rc = daemon_query_submit(m->d, name);
-	in_callback = 0;
-	return rc;
-}
-
-static void query_removed(struct mount *m, const char *name)
-{
-	in_callback = 1;
-	daemon_query_removed(m->d, name);
-	in_callback = 0;
 }
 
 /* Whether the request NAME is queued or running: writing it then is
@@ -524,83 +388,6 @@ static void table_grow(struct mount *m)
 	m->n_buckets = nb;
 }
 
-/* Under m->mu. The passthrough node of (t, dev, ino), or NULL. */
-static struct node *node_find(struct mount *m, enum tree t, dev_t dev, ino_t ino)
-{
-	for (struct node *p = m->buckets[node_hash(t, dev, ino, m->n_buckets)]; p; p = p->hnext)
-		if (p->tree == t && p->dev == dev && p->ino == ino)
-			return p;
-	return NULL;
-}
-
-static size_t qname_hash(const char *name, size_t n_buckets)
-{
-	uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ *c) * UINT64_C(0x100000001b3);
-	return (size_t)(h & (n_buckets - 1));
-}
-
-/* Under m->mu. */
-static void qname_unlink(struct mount *m, struct node *n)
-{
-	if (!n->qname)
-		return;
-	struct node **pp = &m->qbuckets[qname_hash(n->qname, m->n_qbuckets)];
-	while (*pp && *pp != n)
-		pp = &(*pp)->qnext;
-	if (*pp)
-		*pp = n->qnext;
-	free(n->qname);
-	n->qname = NULL;
-	n->qcls = QC_NONE;
-	m->n_qnodes--;
-}
-
-/* Under m->mu. A failed resize keeps the old table (longer chains). */
-static void qtable_grow(struct mount *m)
-{
-	size_t nb = m->n_qbuckets * 2;
-	struct node **b = calloc(nb, sizeof *b);
-	if (!b)
-		return;
-	for (size_t i = 0; i < m->n_qbuckets; i++)
-		for (struct node *n = m->qbuckets[i], *next; n; n = next) {
-			next = n->qnext;
-			size_t h = qname_hash(n->qname, nb);
-			n->qnext = b[h];
-			b[h] = n;
-		}
-	free(m->qbuckets);
-	m->qbuckets = b;
-	m->n_qbuckets = nb;
-}
-
-/* Under m->mu. The kernel looked node n up by name in queries/ (mode: its
- * file's): remember the name, so that the daemon's changes to the file of
- * that name reach the node (mount_notify_query), and how it may be cached.
- * Out of memory, the node is not remembered and not cached. */
-static void qname_set(struct mount *m, struct node *n, const char *name, mode_t mode)
-{
-	if (n->qname && !strcmp(n->qname, name))
-		return;
-	qname_unlink(m, n);
-	if (!(n->qname = strdup(name)))
-		return;
-	size_t h = qname_hash(name, m->n_qbuckets);
-	n->qnext = m->qbuckets[h];
-	m->qbuckets[h] = n;
-	if (++m->n_qnodes > m->n_qbuckets)
-		qtable_grow(m);
-	enum qname k = daemon_query_kind(name);
-	if (!S_ISREG(mode) || k == QN_HIDDEN)
-		n->qcls = QC_NONE;
-	else if (k == QN_RESULT && ends_with(name, ".stream"))
-		n->qcls = QC_STREAM;
-	else
-		n->qcls = QC_FILE;
-}
-
 /* Drop n lookups of node; the last closes and frees it. */
 static void node_forget(struct mount *m, struct node *node, uint64_t n)
 {
@@ -618,7 +405,6 @@ static void node_forget(struct mount *m, struct node *node, uint64_t n)
 	if (*pp)
 		*pp = node->hnext;
 	m->n_nodes--;
-	qname_unlink(m, node);
 	pthread_mutex_unlock(&m->mu);
 	close(node->fd);
 	free(node);
@@ -646,42 +432,17 @@ static int entry_of(struct mount *m, struct node *n, double entry_ttl, struct fu
 		return rc;
 	e->ino = ino_of(m, n);
 	e->generation = n->gen;
-	e->attr_timeout = ttl(m, n);
+	e->attr_timeout = ttl(n);
 	e->entry_timeout = entry_ttl;
 	return 0;
 }
 
-/* Look name up in the passthrough directory dir: its node, with its lookup
- * count raised by one, in *out, and the file's attributes in e->attr.
- * moved: queries/ changed meanwhile (see pass_lookup). unknown: the file is
- * most likely new to the kernel (a listing found no node for it). 0 or
- * -errno. */
-static int lookup_node(struct mount *m, struct node *dir, const char *name,
-		       struct fuse_entry_param *e, struct node **out, int *moved, int unknown)
+/* Look name up in the passthrough directory dir: the node, its lookup
+ * count raised by one, in e. 0 or -errno. */
+static int pass_lookup(struct mount *m, struct node *dir, const char *name,
+		       struct fuse_entry_param *e)
 {
-	int named = dir == &m->queries;
-	uint64_t gen = atomic_load(&m->qgen);
-	struct node *n = NULL;
-	/* a file the kernel knows already needs no new descriptor: one stat */
-	if (!unknown) {
-		if (fstatat(dir->fd, name, &e->attr, AT_SYMLINK_NOFOLLOW))
-			return -errno;
-		pthread_mutex_lock(&m->mu);
-		n = node_find(m, dir->tree, e->attr.st_dev, e->attr.st_ino);
-		if (n) {
-			n->nlookup++;
-			if (named)
-				qname_set(m, n, name, e->attr.st_mode);
-			*moved = named && atomic_load(&m->qgen) != gen;
-		}
-		pthread_mutex_unlock(&m->mu);
-		if (n) {
-			*out = n;
-			return 0;
-		}
-	}
-	/* a new node holds an O_PATH descriptor, and is what the descriptor
-	 * refers to (the name may have changed files since a stat) */
+	memset(e, 0, sizeof *e);
 	int fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -690,12 +451,17 @@ static int lookup_node(struct mount *m, struct node *dir, const char *name,
 		close(fd);
 		return rc;
 	}
-	struct node *fresh = calloc(1, sizeof *fresh);
+	struct node *n = calloc(1, sizeof *n), *found = NULL;
 	pthread_mutex_lock(&m->mu);
-	if ((n = node_find(m, dir->tree, e->attr.st_dev, e->attr.st_ino))) {
-		n->nlookup++;
-	} else if ((n = fresh)) {
-		fresh = NULL;
+	size_t h = node_hash(dir->tree, e->attr.st_dev, e->attr.st_ino, m->n_buckets);
+	for (struct node *p = m->buckets[h]; p; p = p->hnext)
+		if (p->tree == dir->tree && p->dev == e->attr.st_dev && p->ino == e->attr.st_ino) {
+			found = p;
+			break;
+		}
+	if (found) {
+		found->nlookup++;
+	} else if (n) {
 		n->kind = N_PASS;
 		n->tree = dir->tree;
 		n->fd = fd;
@@ -703,62 +469,24 @@ static int lookup_node(struct mount *m, struct node *dir, const char *name,
 		n->ino = e->attr.st_ino;
 		n->nlookup = 1;
 		n->gen = ++m->next_gen;
-		size_t h = node_hash(n->tree, n->dev, n->ino, m->n_buckets);
 		n->hnext = m->buckets[h];
 		m->buckets[h] = n;
 		if (++m->n_nodes > m->n_buckets)
 			table_grow(m);
 	}
-	if (n && named)
-		qname_set(m, n, name, e->attr.st_mode);
-	*moved = named && atomic_load(&m->qgen) != gen;
 	pthread_mutex_unlock(&m->mu);
-	if (fresh || !n) {
-		free(fresh);
+	if (found) {
+		free(n);
 		close(fd);
-		if (!n)
-			return -ENOMEM;
-	}
-	*out = n;
-	return 0;
-}
-
-/* Look name up in the passthrough directory dir: the node, its lookup
- * count raised by one, in e (unknown: see lookup_node). 0 or -errno. In
- * queries/, a lookup that ran while the daemon changed files there
- * (mount_notify_query raises qgen after each change, under mount.mu)
- * checks that the name still leads to the file it found: otherwise the
- * change's notice may have missed the node, and the kernel would keep a
- * name for an earlier file. */
-static int lookup_entry(struct mount *m, struct node *dir, const char *name,
-			struct fuse_entry_param *e, int unknown)
-{
-	struct node *n = NULL;
-	for (int tries = 0;; tries++) {
-		int moved = 0;
-		memset(e, 0, sizeof *e);
-		int rc = lookup_node(m, dir, name, e, &n, &moved, unknown && !tries);
-		if (rc)
-			return rc;
-		struct stat now;
-		if (!moved || tries == 8 ||
-		    (!fstatat(dir->fd, name, &now, AT_SYMLINK_NOFOLLOW) &&
-		     now.st_dev == e->attr.st_dev && now.st_ino == e->attr.st_ino))
-			break;
-		node_forget(m, n, 1);
+		n = found;
+	} else if (!n) {
+		close(fd);
+		return -ENOMEM;
 	}
 	e->ino = ino_of(m, n);
 	e->generation = n->gen;
-	e->attr_timeout = ttl(m, n);
-	e->entry_timeout = entry_ttl(m, n);
+	e->attr_timeout = e->entry_timeout = ttl(n);
 	return 0;
-}
-
-/* The same, for a name the kernel looks up. */
-static int pass_lookup(struct mount *m, struct node *dir, const char *name,
-		       struct fuse_entry_param *e)
-{
-	return lookup_entry(m, dir, name, e, 0);
 }
 
 /* ---- virtual files ------------------------------------------------------------- */
@@ -823,8 +551,6 @@ struct ofile {
 	enum ofkind kind;
 	enum tree tree;
 	int fd;               /* OF_PASS */
-	struct node *node;    /* OF_PASS: its node (the kernel keeps it while the file is open) */
-	pid_t pid;            /* OF_PASS: the thread that opened it */
 	int created;
 	int append;           /* opened O_APPEND (OF_MODEL) */
 	atomic_int written;   /* written, truncated or allocated since open */
@@ -865,34 +591,7 @@ static void ofile_destroy(struct ofile *of)
 static void ofile_free(struct mount *m, struct ofile *of)
 {
 	handle_del(m, &of->h);
-	if (of->node)
-		atomic_fetch_sub(&of->node->n_open, 1);
 	ofile_destroy(of);
-}
-
-static void ofile_attach(struct ofile *of, struct node *n, fuse_req_t req)
-{
-	of->node = n;
-	of->pid = fuse_req_ctx(req)->pid;
-	atomic_fetch_add(&n->n_open, 1);
-}
-
-/* The attributes of the file that thread pid has open through node n
- * (the first, when it has several). 0, -ENOENT when it has none open, or
- * -errno. */
-static int opened_attr(struct mount *m, struct node *n, pid_t pid, struct stat *st)
-{
-	int rc = -ENOENT;
-	if (!atomic_load(&n->n_open))
-		return rc;
-	pthread_mutex_lock(&m->handles_mu);
-	for (struct handle *h = m->handles; h && rc == -ENOENT; h = h->next) {
-		struct ofile *of = (struct ofile *)h;
-		if (!h->is_dir && of->node == n && of->pid == pid && of->fd >= 0)
-			rc = fstat(of->fd, st) ? -errno : 0;
-	}
-	pthread_mutex_unlock(&m->handles_mu);
-	return rc;
 }
 
 static struct ofile *OF(struct fuse_file_info *fi)
@@ -930,7 +629,7 @@ static int query_commit(struct mount *m, struct ofile *of)
 		return 0;
 	if (daemon_query_kind(name) != QN_REQUEST)
 		return 0;
-	return query_submit(m, name);
+	return daemon_query_submit(m->d, name);
 }
 
 static void reply_open(fuse_req_t req, struct fuse_file_info *fi, struct ofile *of)
@@ -953,14 +652,6 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * throughput (bench/bench_fs.sh). */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-	/* Listings are READDIRPLUS in the kernel's "auto" mode (libfuse's
-	 * default, asked for here as the listings count on it): the first
-	 * batch of a listing carries the entries' attributes, and every later
-	 * one does when names of the folder were looked up or stat'ed
-	 * meanwhile (ls -l stats as it reads). With the entries and attributes
-	 * cached, ls -l then costs no request per name, and a plain ls no
-	 * lookup of every name. */
-	conn->want |= conn->capable & (FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -1023,22 +714,10 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = fstat(OF(fi)->fd, &st) ? -errno : 0;
 	else
 		rc = node_attr(m, n, &st);
-	double t = rc ? 0.0 : ttl(m, n);
-	char name[NAME_MAX + 1];
-	enum stale stale = rc ? ST_FRESH : node_stale(m, n, &st, name);
-	if (stale != ST_FRESH) {
-		/* Uncached, until the notifier drops the name. The kernel asks
-		 * the same, without a handle, for fstat of an open file, which
-		 * must describe that file: asked by a thread that has the node
-		 * open, the file it opened answers. */
-		t = 0.0;
-		if (stale == ST_GONE && opened_attr(m, n, fuse_req_ctx(req)->pid, &st))
-			rc = fstatat(m->queries.fd, name, &st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
-	}
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, t);
+		fuse_reply_attr(req, &st, ttl(n));
 }
 
 /* The hooks for a change of a file's content that is not a write. */
@@ -1158,13 +837,6 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- making and removing names ---------------------------------------------------- */
 
-/* A callback that makes, moves or removes names: listings read before it
- * are read again (pass_readdir). */
-static void names_changed(struct mount *m)
-{
-	atomic_fetch_add(&m->mut_gen, 1);
-}
-
 /* Why a name can't be made in dir: 0 when it can. */
 static int check_new(struct mount *m, struct node *dir, const char *name, int regular)
 {
@@ -1209,7 +881,6 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		     dev_t rdev)
 {
 	struct mount *m = mnt(req);
-	names_changed(m);
 	struct node *dir = node_of(m, parent);
 	struct creds c;
 	int rc = check_new(m, dir, name, S_ISREG(mode));
@@ -1237,7 +908,6 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct mount *m = mnt(req);
-	names_changed(m);
 	struct node *dir = node_of(m, parent);
 	struct creds c;
 	int rc = check_new(m, dir, name, 0);
@@ -1259,7 +929,6 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	struct mount *m = mnt(req);
-	names_changed(m);
 	struct node *dir = node_of(m, parent);
 	struct creds c;
 	int rc = check_new(m, dir, name, 0);
@@ -1279,7 +948,6 @@ static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
 {
 	struct mount *m = mnt(req);
-	names_changed(m);
 	struct node *n = node_of(m, ino), *dir = node_of(m, parent);
 	struct creds c;
 	char proc[64];
@@ -1317,7 +985,6 @@ static int is_top_name(const char *name)
 static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mount *m = mnt(req);
-	names_changed(m);
 	struct node *dir = node_of(m, parent);
 	char rel[PATH_MAX] = "";
 	int rc = 0, kind = QN_HIDDEN;
@@ -1343,14 +1010,13 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (m->d && have_rel)
 		daemon_doc_removed(m->d, rel);
 	if (m->d && dir->tree == T_QUERIES && kind == QN_REQUEST)
-		query_removed(m, name);
+		daemon_query_removed(m->d, name);
 	fuse_reply_err(req, 0);
 }
 
 static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mount *m = mnt(req);
-	names_changed(m);
 	struct node *dir = node_of(m, parent);
 	int rc;
 	if (dir->kind == N_ROOT)
@@ -1370,7 +1036,6 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		      const char *newname, unsigned int flags)
 {
 	struct mount *m = mnt(req);
-	names_changed(m);
 	struct node *a = node_of(m, parent), *b = node_of(m, newparent);
 	int rc = 0, exchange = flags & RENAME_EXCHANGE;
 	int ka = QN_HIDDEN, kb = QN_HIDDEN;
@@ -1429,12 +1094,12 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		/* The rename stands; a refused submission is still reported. */
 		if (exchange) {
 			if (ka == QN_REQUEST)
-				rc = query_submit(m, name);
+				rc = daemon_query_submit(m->d, name);
 		} else if (ka == QN_REQUEST) {
-			query_removed(m, name);
+			daemon_query_removed(m->d, name);
 		}
 		if (kb == QN_REQUEST) {
-			int r = query_submit(m, newname);
+			int r = daemon_query_submit(m->d, newname);
 			rc = rc ? rc : r;
 		}
 	}
@@ -1454,7 +1119,6 @@ static void open_pass(fuse_req_t req, struct node *n, struct fuse_file_info *fi,
 		return (void)fuse_reply_err(req, ENOMEM);
 	}
 	of->created = created;
-	ofile_attach(of, n, req);
 	if (n->tree != T_QUERIES && (created || (writable && (fi->flags & O_TRUNC))))
 		atomic_store(&of->written, 1);
 	if (n->tree == T_QUERIES) {
@@ -1483,16 +1147,6 @@ static int snapshot_status(struct mount *m, const char *name, char **text, size_
 		return 0;
 	}
 	return daemon_status_read(m->d, name, text, len);
-}
-
-/* Drop the kernel's cached attributes of nodes ids[0..n) (not while the
- * session is going down: inval_rw). */
-static void inval_attrs(struct mount *m, const fuse_ino_t *ids, size_t n)
-{
-	pthread_rwlock_rdlock(&m->inval_rw);
-	for (size_t i = 0; i < n && !atomic_load(&m->down); i++)
-		fuse_lowlevel_notify_inval_inode(m->se, ids[i], -1, 0);
-	pthread_rwlock_unlock(&m->inval_rw);
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1534,14 +1188,6 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	default:
 		return (void)fuse_reply_err(req, EISDIR);
 	}
-	/* an open through a name that led to a result removed or replaced
-	 * from inside a callback opens the file now at that name */
-	struct stat st;
-	char name_now[NAME_MAX + 1];
-	int by_name = n->tree == T_QUERIES && !node_attr(m, n, &st) &&
-		      node_stale(m, n, &st, name_now) == ST_GONE;
-	if (by_name && writes)
-		return (void)fuse_reply_err(req, EACCES); /* results are read-only */
 	if (n->tree == T_QUERIES && writes) {
 		char name[NAME_MAX + 1];
 		if (!fd_qname(m, n->fd, name, sizeof name)) {
@@ -1553,17 +1199,9 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	char proc[64];
 	proc_path(n->fd, proc, sizeof proc);
-	int fd = by_name ? openat(m->queries.fd, name_now, open_flags(fi->flags) | O_NOFOLLOW)
-			 : open(proc, open_flags(fi->flags));
+	int fd = open(proc, open_flags(fi->flags));
 	if (fd < 0)
 		return (void)fuse_reply_err(req, errno);
-	if (by_name) {
-		/* the kernel may still hold the replaced file's attributes for
-		 * this node (the daemon's own invalidation can come a moment
-		 * later): dropped now, fstat on what this opens asks us
-		 * (opened_attr). notify_inval_inode takes no lock an open holds. */
-		inval_attrs(m, &ino, 1);
-	}
 	open_pass(req, n, fi, fd, 0);
 }
 
@@ -1571,7 +1209,6 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		      struct fuse_file_info *fi)
 {
 	struct mount *m = mnt(req);
-	names_changed(m);
 	struct node *dir = node_of(m, parent);
 	struct creds c;
 	struct fuse_entry_param e;
@@ -1596,7 +1233,6 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return (void)fuse_reply_err(req, ENOMEM);
 	}
 	of->created = 1;
-	ofile_attach(of, node_of(m, e.ino), req);
 	if (dir->tree != T_QUERIES)
 		atomic_store(&of->written, 1);
 	if (dir->tree == T_QUERIES)
@@ -1903,8 +1539,6 @@ struct dirh {
 	DIR *dp;               /* passthrough */
 	struct dirent *entry;  /* read but not yet sent */
 	off_t offset;
-	dev_t dev;             /* passthrough: the folder's st_dev */
-	uint64_t mut_seen;     /* mount.mut_gen when names were last read */
 	char **names;          /* models/: the real names, read at once */
 	size_t n_names;
 	int listed;            /* models/: names were sent (offset 0 reads anew) */
@@ -1970,10 +1604,6 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int rc = 0;
 	if (n->kind == N_PASS) {
 		int fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		struct stat st;
-		if (fd >= 0 && !fstat(fd, &st))
-			h->dev = st.st_dev;
-		h->mut_seen = atomic_load(&m->mut_gen);
 		if (fd < 0 || !(h->dp = fdopendir(fd))) {
 			rc = -errno;
 			if (fd >= 0)
@@ -2070,43 +1700,6 @@ static int is_dot(const char *name)
 	return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
 }
 
-/* A listed name's entry from the node the kernel knows for its inode
- * (de->d_ino): one fstat, without the path walk of a lookup. The names
- * were read after the last callback that changed names (pass_readdir; the
- * kernel holds the folder's lock while it lists), so the name still leads
- * to that inode unless the file went since (nlink 0) or, in queries/, the
- * daemon replaced it: there only a node already known by this very name is
- * taken, which the daemon's notices reach (mount_notify_query), and hidden
- * names, which the daemon renames, are looked up. -EAGAIN: look the name
- * up instead. */
-static int listed_lookup(struct mount *m, struct node *dir, struct dirh *h,
-			 const struct dirent *de, struct fuse_entry_param *e)
-{
-	int named = dir == &m->queries;
-	if (named && daemon_query_kind(de->d_name) == QN_HIDDEN)
-		return -EAGAIN;
-	pthread_mutex_lock(&m->mu);
-	struct node *n = node_find(m, dir->tree, h->dev, de->d_ino);
-	if (n && named && (!n->qname || strcmp(n->qname, de->d_name)))
-		n = NULL;
-	if (n)
-		n->nlookup++;
-	pthread_mutex_unlock(&m->mu);
-	if (!n)
-		return -EAGAIN;
-	memset(e, 0, sizeof *e);
-	if (fstatat(n->fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) || !e->attr.st_nlink ||
-	    e->attr.st_dev != h->dev) {
-		node_forget(m, n, 1);
-		return -EAGAIN;
-	}
-	e->ino = ino_of(m, n);
-	e->generation = n->gen;
-	e->attr_timeout = ttl(m, n);
-	e->entry_timeout = entry_ttl(m, n);
-	return 0;
-}
-
 /* passthrough directories: the backing directory's own offsets */
 static void pass_readdir(fuse_req_t req, struct node *dir, struct dirh *h, char *buf,
 			 size_t size, off_t off, int plus)
@@ -2114,16 +1707,11 @@ static void pass_readdir(fuse_req_t req, struct node *dir, struct dirh *h, char 
 	struct mount *m = mnt(req);
 	size_t rem = size;
 	int err = 0;
-	/* names made, moved or removed through the mount since the last batch
-	 * (the kernel's lock on this folder keeps them out during one): the
-	 * names read ahead are read again */
-	uint64_t mut = atomic_load(&m->mut_gen);
-	if (off != h->offset || mut != h->mut_seen) {
+	if (off != h->offset) {
 		seekdir(h->dp, off);
 		h->entry = NULL;
 		h->offset = off;
 	}
-	h->mut_seen = mut;
 	for (;;) {
 		if (!h->entry) {
 			errno = 0;
@@ -2139,9 +1727,7 @@ static void pass_readdir(fuse_req_t req, struct node *dir, struct dirh *h, char 
 		e.attr.st_ino = de->d_ino;
 		e.attr.st_mode = (mode_t)de->d_type << 12;
 		if (plus && !is_dot(de->d_name)) {
-			int rc = listed_lookup(m, dir, h, de, &e);
-			if (rc == -EAGAIN)
-				rc = lookup_entry(m, dir, de->d_name, &e, 1);
+			int rc = pass_lookup(m, dir, de->d_name, &e);
 			if (rc == -ENOENT) { /* removed since: leave it out */
 				h->entry = NULL;
 				h->offset = de->d_off;
@@ -2258,7 +1844,6 @@ static void *notifier(void *arg)
 		if (!m->notes)
 			break;
 		struct notice *list = m->notes;
-		uint64_t upto = m->note_seq; /* every notice numbered so far is in list */
 		m->notes = NULL;
 		pthread_mutex_unlock(&m->note_mu);
 		while (list) {
@@ -2270,8 +1855,6 @@ static void *notifier(void *arg)
 			free(n);
 		}
 		pthread_mutex_lock(&m->note_mu);
-		m->note_done = upto;
-		pthread_cond_broadcast(&m->note_done_cv);
 	}
 	pthread_mutex_unlock(&m->note_mu);
 	return NULL;
@@ -2294,57 +1877,10 @@ static void note_add(struct mount *m, const char *name, const char *suffix)
 	*pp = n;
 }
 
-/* Invalidate the cached attributes of every node the kernel knows by name,
- * or, for a request, by one of its results' names (see the top of this
- * file); gone: the change was made from inside a callback, and those of
- * the nodes whose files are no longer there are marked so (node_stale).
- * From any thread: inval_inode takes no lock that a callback could be
- * holding. The number of nodes. */
-static size_t inval_names(struct mount *m, const char *name, int gone)
-{
-	int request = daemon_query_kind(name) == QN_REQUEST;
-	size_t n_names = request ? N_RESULT_SUFFIXES : 1;
-	fuse_ino_t small[16], *ids = small;
-	size_t n = 0, cap = 16;
-	char x[NAME_MAX + 16];
-	pthread_mutex_lock(&m->mu);
-	atomic_fetch_add(&m->qgen, 1); /* see pass_lookup */
-	for (size_t i = 0; i < n_names; i++) {
-		snprintf(x, sizeof x, "%s%s", name, request ? daemon_result_suffixes[i] : "");
-		for (struct node *p = m->qbuckets[qname_hash(x, m->n_qbuckets)]; p; p = p->qnext) {
-			if (strcmp(p->qname, x))
-				continue;
-			if (n == cap) {
-				fuse_ino_t *v = malloc(2 * cap * sizeof *v);
-				if (!v)
-					break; /* the rest show within TTL_PASS */
-				memcpy(v, ids, n * sizeof *v);
-				if (ids != small)
-					free(ids);
-				ids = v;
-				cap *= 2;
-			}
-			struct stat st;
-			if (gone && !p->gone && !fstatat(p->fd, "", &st, AT_EMPTY_PATH) && !st.st_nlink)
-				p->gone = 1; /* the file it stood for is no longer there */
-			ids[n++] = ino_of(m, p);
-		}
-	}
-	pthread_mutex_unlock(&m->mu);
-	/* a node forgotten meanwhile is unknown to the kernel (-ENOENT), and
-	 * one that took its address is asked about once more: both harmless */
-	inval_attrs(m, ids, n);
-	if (ids != small)
-		free(ids);
-	return n;
-}
-
 void mount_notify_query(struct mount *m, const char *name)
 {
-	if (!m || atomic_load(&m->down) || !*name || strchr(name, '/') ||
-	    strlen(name) > NAME_MAX)
+	if (!m || atomic_load(&m->down) || !*name || strchr(name, '/'))
 		return;
-	size_t known = inval_names(m, name, in_callback);
 	pthread_mutex_lock(&m->note_mu);
 	if (!m->note_stop) {
 		note_add(m, name, "");
@@ -2352,16 +1888,7 @@ void mount_notify_query(struct mount *m, const char *name)
 		if (daemon_query_kind(name) == QN_REQUEST)
 			for (size_t i = 0; i < N_RESULT_SUFFIXES; i++)
 				note_add(m, name, daemon_result_suffixes[i]);
-		uint64_t seq = ++m->note_seq;
 		pthread_cond_signal(&m->note_cv);
-		/* A daemon thread that replaced files the kernel knows by name
-		 * waits until those names are dropped: what it writes next (last,
-		 * NAME.done) is then never seen beside a name that leads to an
-		 * earlier file. A callback must not wait: the kernel may hold
-		 * queries/'s lock for its request, which the notifier needs. */
-		while (known && !in_callback && m->note_started && !m->note_stop &&
-		       m->note_done < seq)
-			pthread_cond_wait(&m->note_done_cv, &m->note_mu);
 	}
 	pthread_mutex_unlock(&m->note_mu);
 }
@@ -2394,11 +1921,9 @@ static void mount_free(struct mount *m)
 		for (struct node *n = m->buckets[i], *next; n; n = next) {
 			next = n->hnext;
 			close(n->fd);
-			free(n->qname);
 			free(n);
 		}
 	free(m->buckets);
-	free(m->qbuckets);
 	free(m->groups);
 	struct node *top[] = {&m->docs, &m->queries, &m->models};
 	for (int i = 0; i < 3; i++)
@@ -2423,8 +1948,6 @@ static void mount_free(struct mount *m)
 	pthread_mutex_destroy(&m->handles_mu);
 	pthread_mutex_destroy(&m->note_mu);
 	pthread_cond_destroy(&m->note_cv);
-	pthread_cond_destroy(&m->note_done_cv);
-	pthread_rwlock_destroy(&m->inval_rw);
 	free(m);
 }
 
@@ -2469,8 +1992,6 @@ int mount_open(const struct mount_opts *o, struct mount **out, char *err, size_t
 	pthread_mutex_init(&m->handles_mu, NULL);
 	pthread_mutex_init(&m->note_mu, NULL);
 	pthread_cond_init(&m->note_cv, NULL);
-	pthread_cond_init(&m->note_done_cv, NULL);
-	pthread_rwlock_init(&m->inval_rw, NULL);
 	m->sp = *o->store;
 	m->uid = geteuid();
 	m->gid = getegid();
@@ -2501,9 +2022,7 @@ int mount_open(const struct mount_opts *o, struct mount **out, char *err, size_t
 	m->status_files = calloc(m->n_status ? m->n_status : 1, sizeof *m->status_files);
 	m->n_buckets = 1024;
 	m->buckets = calloc(m->n_buckets, sizeof *m->buckets);
-	m->n_qbuckets = 1024;
-	m->qbuckets = calloc(m->n_qbuckets, sizeof *m->qbuckets);
-	if (!m->status_files || !m->buckets || !m->qbuckets) {
+	if (!m->status_files || !m->buckets) {
 		snprintf(err, errsz, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
@@ -2582,13 +2101,10 @@ int mount_loop(struct mount *m)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int started = !pthread_create(&m->note_thread, NULL, notifier, m);
+	m->note_started = !pthread_create(&m->note_thread, NULL, notifier, m);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!started)
+	if (!m->note_started)
 		return -EAGAIN;
-	pthread_mutex_lock(&m->note_mu);
-	m->note_started = 1;
-	pthread_mutex_unlock(&m->note_mu);
 
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	if (!cfg)
@@ -2606,19 +2122,15 @@ void mount_unmount(struct mount *m)
 {
 	if (!m || atomic_exchange(&m->down, 1))
 		return;
-	/* no more notices: the session's descriptor is about to close; the
-	 * invalidations under way end first */
-	pthread_rwlock_wrlock(&m->inval_rw);
-	pthread_rwlock_unlock(&m->inval_rw);
-	pthread_mutex_lock(&m->note_mu);
-	int started = m->note_started;
-	m->note_stop = 1;
-	m->note_started = 0;
-	pthread_cond_signal(&m->note_cv);
-	pthread_cond_broadcast(&m->note_done_cv);
-	pthread_mutex_unlock(&m->note_mu);
-	if (started)
+	/* no more notices: the session's descriptor is about to close */
+	if (m->note_started) {
+		pthread_mutex_lock(&m->note_mu);
+		m->note_stop = 1;
+		pthread_cond_signal(&m->note_cv);
+		pthread_mutex_unlock(&m->note_mu);
 		pthread_join(m->note_thread, NULL);
+		m->note_started = 0;
+	}
 	/* the loop has ended: the reads still waiting end with an error, and
 	 * no read can be parked any more */
 	pthread_mutex_lock(&m->park_mu);
