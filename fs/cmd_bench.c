@@ -50,26 +50,20 @@ static void bw_task(void *ctx, int ith, int nth)
 	j->sum[ith & 63] = a + b + c + d; /* kept so the reads are not optimised away */
 }
 
-/* Read bandwidth in bytes/s of the pool's threads over a buffer much larger
- * than the caches; best of several passes. */
-static double measure_bandwidth(struct kt_pool *pool, size_t bytes)
+/* Read bandwidth in bytes/s of the pool's threads over buf (bytes, much
+ * larger than the caches, already written); best of passes. */
+static double measure_bandwidth(struct kt_pool *pool, const uint64_t *buf, size_t bytes,
+				int passes)
 {
-	struct bw_job j = {0};
-	uint64_t *buf = malloc(bytes);
-	if (!buf)
-		return 0;
-	memset(buf, 1, bytes);
-	j.buf = buf;
-	j.n = bytes / 8;
+	struct bw_job j = {.buf = buf, .n = bytes / 8};
 	double best = 0;
-	for (int pass = 0; pass < 5; pass++) {
+	for (int pass = 0; pass < passes; pass++) {
 		double t0 = cli_now();
 		kt_pool_run(pool, bw_task, &j);
 		double bw = bytes / (cli_now() - t0);
 		if (bw > best)
 			best = bw;
 	}
-	free(buf);
 	return best;
 }
 
@@ -380,15 +374,115 @@ static int make_synthetic(const char *name, const char *out, struct kt_pool *poo
 	return 0;
 }
 
+/* ---- decoders --------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* runs rounds of: the read bandwidth (best of 3 passes over 1 GiB), a
+ * prefill of n_prompt tokens, n_gen decoded tokens. On a shared machine
+ * the bandwidth a neighbour leaves moves from one second to the next, so
+ * each round's decode is set against the bandwidth measured just before
+ * it, and the medians over the rounds are reported with every round. */
+static int bench_decoder(struct model *m, struct kt_pool *pool, int n_prompt, int n_gen, int runs)
+{
+	const struct model_hparams *hp = model_hparams(m);
+	const size_t bw_bytes = (size_t)1 << 30;
+	struct session *s = NULL;
+	char err[512];
+	int rc = 1;
+	int32_t *toks = malloc((size_t)(n_prompt + n_gen) * sizeof *toks);
+	float *logits = malloc((size_t)hp->n_vocab * sizeof(float));
+	uint64_t *buf = malloc(bw_bytes);
+	double *bw = calloc((size_t)runs, sizeof *bw), *pp = calloc((size_t)runs, sizeof *pp);
+	double *tg = calloc((size_t)runs, sizeof *tg), *frac = calloc((size_t)runs, sizeof *frac);
+	if (!toks || !logits || !buf || !bw || !pp || !tg || !frac) {
+		fprintf(stderr, "seekfs bench: out of memory\n");
+		goto out;
+	}
+	if (session_new(m, n_prompt + n_gen, KT_F16, pool, &s, err, sizeof err)) {
+		fprintf(stderr, "seekfs bench: %s\n", err);
+		goto out;
+	}
+	int32_t nv = tok_n_vocab(model_tok(m));
+	uint64_t x = 88172645463325252ULL;
+	for (int i = 0; i < n_prompt + n_gen; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		toks[i] = (int32_t)(x % (uint64_t)nv);
+	}
+	memset(buf, 1, bw_bytes);
+	const size_t wbytes = model_weight_bytes(m);
+	printf("model      %s (%s, %d layers, n_embd %d, vocab %d)\n", model_name(m),
+	       hp->arch_name, hp->n_layer, hp->n_embd, hp->n_vocab);
+	printf("threads    %d (%s)\n", kt_pool_threads(pool), kt_isa_name(kt_cpu_isa()));
+	printf("weights    %.1f MiB read per decoded token (%s)\n", wbytes / 1048576.0,
+	       model_packed_bytes(m) ? "matrices packed in groups of 8 rows" : "row-major");
+
+	/* warm the page cache and the threads with one token */
+	session_forward(s, toks, 1, 0, logits);
+	for (int r = 0; r < runs; r++) {
+		bw[r] = measure_bandwidth(pool, buf, bw_bytes, 3);
+		session_reset(s);
+		double t0 = cli_now();
+		if (session_forward(s, toks, n_prompt, 0, logits))
+			goto out;
+		double t1 = cli_now();
+		for (int i = 0; i < n_gen; i++)
+			if (session_forward(s, &toks[n_prompt + i], 1, 0, logits))
+				goto out;
+		double t2 = cli_now();
+		pp[r] = n_prompt / (t1 - t0);
+		tg[r] = n_gen / (t2 - t1);
+		frac[r] = tg[r] * wbytes / bw[r];
+		printf("run %-6d bandwidth %.2f GB/s, prefill %.1f tok/s, decode %.2f tok/s = %.0f%% of the limit\n",
+		       r + 1, bw[r] / 1e9, pp[r], tg[r], 100.0 * frac[r]);
+	}
+	double bw_m = median(bw, runs), pp_m = median(pp, runs), tg_m = median(tg, runs);
+	double lo = frac[0], hi = frac[0];
+	for (int r = 1; r < runs; r++) {
+		lo = frac[r] < lo ? frac[r] : lo;
+		hi = frac[r] > hi ? frac[r] : hi;
+	}
+	double frac_m = median(frac, runs);
+	/* 2 FLOPs per weight per token: the matrix products dominate prefill */
+	double gflops = 2.0 * (double)model_matmul_params(m) * pp_m / 1e9;
+	printf("bandwidth  %.2f GB/s measured (read, %d threads; median of %d runs)\n", bw_m / 1e9,
+	       kt_pool_threads(pool), runs);
+	printf("prefill    %d tokens: %.1f tok/s = %.1f GFLOP/s in matrix products (median)\n", n_prompt,
+	       pp_m, gflops);
+	printf("decode     %d tokens: %.2f tok/s = %.2f GB/s of weights (median); %.0f%% of the bandwidth limit (median of the runs' ratios; %.0f-%.0f%%)\n",
+	       n_gen, tg_m, tg_m * wbytes / 1e9, 100.0 * frac_m, 100.0 * lo, 100.0 * hi);
+	rc = 0;
+out:
+	free(toks);
+	free(logits);
+	free(buf);
+	free(bw);
+	free(pp);
+	free(tg);
+	free(frac);
+	session_free(s);
+	return rc;
+}
+
 /* ---- the command ----------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: seekfs bench -m MODEL.gguf [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS]\n"
-		   "       seekfs bench --synthetic NAME [-o FILE] [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS]\n"
+	fprintf(f, "usage: seekfs bench -m MODEL.gguf [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS] [-r RUNS]\n"
+		   "       seekfs bench --synthetic NAME [-o FILE] [-t THREADS] [-p PROMPT_TOKENS] [-n DECODE_TOKENS] [-r RUNS]\n"
 		   "       seekfs bench --synthetic list\n"
 		   "       seekfs bench -m EMBED_MODEL.gguf [-t THREADS] [-b SEQS] [-p TOKENS] [-r RUNS]\n"
-		   "  decoders: prefill and decode speed (default -p 128 -n 64);\n"
+		   "  decoders: prefill and decode speed, RUNS times (default -p 128 -n 64 -r 3);\n"
 		   "  --synthetic NAME: the same on a GGUF with the shapes and tensor types of a\n"
 		   "  named real model and random weights, written to FILE (kept; reused when it\n"
 		   "  already holds NAME) or to a temporary file; list shows the names;\n"
@@ -399,7 +493,7 @@ static void usage(FILE *f)
 int cmd_bench(int argc, char **argv)
 {
 	const char *model_path = NULL, *synthetic = NULL, *out_path = NULL;
-	int n_threads = 0, n_prompt = 128, n_gen = 64, n_seq = 32, runs = 5, c;
+	int n_threads = 0, n_prompt = 128, n_gen = 64, n_seq = 32, runs = -1, c;
 	static const struct option longopts[] = {
 		{"synthetic", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
@@ -458,62 +552,8 @@ int cmd_bench(int argc, char **argv)
 		return 1;
 	}
 	const struct model_hparams *hp = model_hparams(m);
-	struct session *s = NULL;
-	int32_t *toks = NULL;
-	float *logits = NULL;
-	int rc = 1;
-	if (hp->arch == ARCH_BERT) {
-		rc = bench_embed(m, pool, n_seq, n_prompt, runs);
-		goto out;
-	}
-	toks = malloc((size_t)(n_prompt + n_gen) * sizeof *toks);
-	logits = malloc((size_t)hp->n_vocab * sizeof(float));
-	if (!toks || !logits) {
-		fprintf(stderr, "seekfs bench: out of memory\n");
-		goto out;
-	}
-	if (session_new(m, n_prompt + n_gen, KT_F16, pool, &s, err, sizeof err)) {
-		fprintf(stderr, "seekfs bench: %s\n", err);
-		goto out;
-	}
-	int32_t nv = tok_n_vocab(model_tok(m));
-	uint64_t x = 88172645463325252ULL;
-	for (int i = 0; i < n_prompt + n_gen; i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		toks[i] = (int32_t)(x % (uint64_t)nv);
-	}
-	double bw = measure_bandwidth(pool, (size_t)1 << 30);
-	size_t wbytes = model_weight_bytes(m);
-
-	/* warm the page cache and the threads with one token, then start over */
-	session_forward(s, toks, 1, 0, logits);
-	session_reset(s);
-	double t0 = cli_now();
-	if (session_forward(s, toks, n_prompt, 0, logits))
-		goto out;
-	double t1 = cli_now();
-	for (int i = 0; i < n_gen; i++)
-		if (session_forward(s, &toks[n_prompt + i], 1, 0, logits))
-			goto out;
-	double t2 = cli_now();
-
-	double pp = n_prompt / (t1 - t0), tg = n_gen / (t2 - t1);
-	/* 2 FLOPs per weight per token: the matrix products dominate prefill */
-	double gflops = 2.0 * (double)model_matmul_params(m) * pp / 1e9;
-	printf("model      %s (%s, %d layers, n_embd %d, vocab %d)\n", model_name(m),
-	       hp->arch_name, hp->n_layer, hp->n_embd, hp->n_vocab);
-	printf("threads    %d (%s)\n", kt_pool_threads(pool), kt_isa_name(kt_cpu_isa()));
-	printf("weights    %.1f MiB read per decoded token (%s)\n", wbytes / 1048576.0,
-	       model_packed_bytes(m) ? "matrices packed in groups of 8 rows" : "row-major");
-	printf("bandwidth  %.2f GB/s measured (read, %d threads)\n", bw / 1e9, kt_pool_threads(pool));
-	printf("prefill    %d tokens: %.1f tok/s = %.1f GFLOP/s in matrix products\n", n_prompt, pp, gflops);
-	printf("decode     %d tokens: %.2f tok/s = %.2f GB/s of weights, %.0f%% of the bandwidth limit (%.2f tok/s)\n",
-	       n_gen, tg, tg * wbytes / 1e9, 100.0 * tg * wbytes / bw, bw / wbytes);
-	rc = 0;
-out:
-	free(toks);
-	free(logits);
-	session_free(s);
+	int rc = hp->arch == ARCH_BERT ? bench_embed(m, pool, n_seq, n_prompt, runs < 0 ? 5 : runs)
+					: bench_decoder(m, pool, n_prompt, n_gen, runs < 0 ? 3 : runs);
 	kt_pool_destroy(pool);
 	model_free(m);
 	return rc;

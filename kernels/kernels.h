@@ -186,8 +186,11 @@ void kt_layernorm_isa(enum kt_isa isa, float *out, const float *x, const float *
 		      const float *b, int n, float eps);
 /* In-place softmax over n elements. */
 void kt_softmax(float *x, int n);
-/* gate[i] = silu(gate[i]) * up[i]. */
+/* gate[i] = silu(gate[i]) * up[i]. The scalar reference uses expf; AVX2
+ * the polynomial exp of kt_exp8 (about 1 ulp), a decode step's largest
+ * cost outside the matrix products otherwise. */
 void kt_swiglu(float *gate, const float *up, int n);
+void kt_swiglu_isa(enum kt_isa isa, float *gate, const float *up, int n);
 /* x[i] = x[i]/2 (1 + erf(x[i] / sqrt 2)), GELU as BERT models are trained
  * with. The scalar reference uses erff; AVX2 a rational approximation of
  * erf within 4e-7 of it. */

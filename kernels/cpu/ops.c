@@ -73,12 +73,25 @@ void kt_softmax(float *x, int n)
 		x[i] *= inv;
 }
 
-void kt_swiglu(float *gate, const float *up, int n)
+static void swiglu_scalar(float *gate, const float *up, int n)
 {
 	for (int i = 0; i < n; i++) {
 		float g = gate[i];
 		gate[i] = g / (1.0f + expf(-g)) * up[i];
 	}
+}
+
+void kt_swiglu_isa(enum kt_isa isa, float *gate, const float *up, int n)
+{
+	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2())
+		kt_swiglu_avx2(gate, up, n);
+	else
+		swiglu_scalar(gate, up, n);
+}
+
+void kt_swiglu(float *gate, const float *up, int n)
+{
+	kt_swiglu_isa(kt_cpu_isa(), gate, up, n);
 }
 
 void kt_rope(float *x, int n_heads, int head_dim, int n_rot, int pos,
