@@ -17,8 +17,12 @@
  * models/embedder) and the three top directories live as long as the
  * mount and ignore lookup counts. Every other node is a passthrough inode:
  * an O_PATH descriptor of the backing file, found in a hash table by
- * (tree, st_dev, st_ino), freed when the kernel forgets its last lookup;
- * its generation is a counter, so a reused address never repeats a
+ * (tree, st_dev, st_ino), freed when the kernel forgets its last lookup.
+ * Files directly in queries/ keep their name instead of a descriptor
+ * (node_fd opens one for the length of a call and checks it is the same
+ * file): the kernel keeps a node for every name listed with ls -l, and
+ * 10,000 requests with their results are 70,000 names, more descriptors
+ * than a process may hold. A node's generation is a counter, so a reused address never repeats a
  * (nodeid, generation) pair. Users see the backing st_ino; virtual files
  * show numbers from VIRT_INO, far above any a real file system hands out.
  *
@@ -78,7 +82,8 @@ struct node {
 	enum nkind kind;
 	enum tree tree;      /* the passthrough tree it lies in (T_NONE: virtual) */
 	int is_static;       /* lives as long as the mount; lookup counts ignored */
-	int fd;              /* O_PATH descriptor of the backing file (N_PASS) */
+	int fd;              /* O_PATH descriptor of the backing file (N_PASS), or -1 */
+	char *qname;         /* a file in queries/: its name there (under mount.mu) */
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup;    /* under mount.mu */
@@ -406,11 +411,74 @@ static void node_forget(struct mount *m, struct node *node, uint64_t n)
 		*pp = node->hnext;
 	m->n_nodes--;
 	pthread_mutex_unlock(&m->mu);
-	close(node->fd);
+	if (node->fd >= 0)
+		close(node->fd);
+	free(node->qname);
 	free(node);
 }
 
 static void attr_virtual(struct mount *m, struct node *n, struct stat *st);
+
+/* The name in queries/ of a node that keeps one (n->qname), copied. */
+static void node_qname_copy(struct mount *m, struct node *n, char out[NAME_MAX + 1])
+{
+	pthread_mutex_lock(&m->mu);
+	snprintf(out, NAME_MAX + 1, "%s", n->qname);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* A name in queries/ found to be (dev, ino) by a lookup or a rename: the
+ * node of that file, if the kernel has one, takes it. */
+static void node_renamed(struct mount *m, dev_t dev, ino_t ino, const char *name)
+{
+	pthread_mutex_lock(&m->mu);
+	for (struct node *p = m->buckets[node_hash(T_QUERIES, dev, ino, m->n_buckets)]; p;
+	     p = p->hnext)
+		if (p->tree == T_QUERIES && p->dev == dev && p->ino == ino && p->qname &&
+		    strcmp(p->qname, name)) {
+			char *c = strdup(name);
+			if (c) {
+				free(p->qname);
+				p->qname = c;
+			}
+		}
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Whether st is still the file of node n: -ESTALE when its name now
+ * holds another one (the kernel then looks the name up again). */
+static int same_file(const struct node *n, const struct stat *st)
+{
+	return st->st_dev == n->dev && st->st_ino == n->ino ? 0 : -ESTALE;
+}
+
+/* An O_PATH descriptor of passthrough node n for the length of one call:
+ * its own, or for a file in queries/ one opened by name and checked to be
+ * the node's file (-ENOENT when the name is gone, -ESTALE when it names
+ * another file). Give it back with node_fd_put. */
+static int node_fd(struct mount *m, struct node *n)
+{
+	if (!n->qname)
+		return n->fd;
+	char name[NAME_MAX + 1];
+	struct stat st;
+	node_qname_copy(m, n, name);
+	int fd = openat(m->queries.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno : same_file(n, &st);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static void node_fd_put(struct node *n, int fd)
+{
+	if (n->qname && fd >= 0)
+		close(fd);
+}
 
 /* Fill st (and its st_ino) for node n. 0 or -errno. */
 static int node_attr(struct mount *m, struct node *n, struct stat *st)
@@ -418,6 +486,13 @@ static int node_attr(struct mount *m, struct node *n, struct stat *st)
 	if (n->kind != N_PASS) {
 		attr_virtual(m, n, st);
 		return 0;
+	}
+	if (n->qname) {
+		char name[NAME_MAX + 1];
+		node_qname_copy(m, n, name);
+		if (fstatat(m->queries.fd, name, st, AT_SYMLINK_NOFOLLOW))
+			return -errno;
+		return same_file(n, st);
 	}
 	if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		return -errno;
@@ -443,15 +518,24 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 		       struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
-	int fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	/* files directly in queries/ are kept by name (see the top) */
+	int by_name = dir == &m->queries, fd = -1;
+	if (by_name && fstatat(dir->fd, name, &e->attr, AT_SYMLINK_NOFOLLOW))
 		return -errno;
-	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
-		int rc = -errno;
-		close(fd);
-		return rc;
+	if (by_name && S_ISDIR(e->attr.st_mode))
+		by_name = 0;
+	if (!by_name) {
+		fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
+			int rc = -errno;
+			close(fd);
+			return rc;
+		}
 	}
-	struct node *n = calloc(1, sizeof *n), *found = NULL;
+	char *qname = by_name ? strdup(name) : NULL;
+	struct node *n = by_name && !qname ? NULL : calloc(1, sizeof *n), *found = NULL;
 	pthread_mutex_lock(&m->mu);
 	size_t h = node_hash(dir->tree, e->attr.st_dev, e->attr.st_ino, m->n_buckets);
 	for (struct node *p = m->buckets[h]; p; p = p->hnext)
@@ -461,10 +545,17 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 		}
 	if (found) {
 		found->nlookup++;
+		if (found->qname && qname && strcmp(found->qname, qname)) {
+			free(found->qname); /* another name of it, or renamed behind the mount */
+			found->qname = qname;
+			qname = NULL;
+		}
 	} else if (n) {
 		n->kind = N_PASS;
 		n->tree = dir->tree;
 		n->fd = fd;
+		n->qname = qname;
+		qname = NULL;
 		n->dev = e->attr.st_dev;
 		n->ino = e->attr.st_ino;
 		n->nlookup = 1;
@@ -475,12 +566,15 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 			table_grow(m);
 	}
 	pthread_mutex_unlock(&m->mu);
+	free(qname);
 	if (found) {
 		free(n);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		n = found;
 	} else if (!n) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
 	}
 	e->ino = ino_of(m, n);
@@ -739,7 +833,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	struct mount *m = mnt(req);
 	struct node *n = node_of(m, ino);
 	char proc[64];
-	int rc = 0;
+	int rc = 0, nfd = -1;
 	if (n->kind == N_MODEL) {
 		/* truncation (echo x > models/generator) and times are accepted
 		 * and mean nothing; owner and mode are fixed */
@@ -752,9 +846,13 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 		goto out;
 	}
 	int ofd = fi && OF(fi)->kind == OF_PASS ? OF(fi)->fd : -1;
+	if ((nfd = node_fd(m, n)) < 0) {
+		rc = nfd;
+		goto out;
+	}
 	if ((valid & FUSE_SET_ATTR_SIZE) && n->tree == T_QUERIES) {
 		char name[NAME_MAX + 1];
-		if (!fd_qname(m, n->fd, name, sizeof name)) {
+		if (!fd_qname(m, nfd, name, sizeof name)) {
 			if (daemon_query_kind(name) == QN_RESULT)
 				rc = -EACCES;
 			else if (query_busy(m, name))
@@ -763,7 +861,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 				goto out;
 		}
 	}
-	proc_path(n->fd, proc, sizeof proc);
+	proc_path(nfd, proc, sizeof proc);
 	if (valid & FUSE_SET_ATTR_MODE) {
 		if (ofd >= 0 ? fchmod(ofd, attr->st_mode) : chmod(proc, attr->st_mode))
 			goto fail;
@@ -771,7 +869,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
 		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
-		if (fchownat(n->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		if (fchownat(nfd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 			goto fail;
 	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
@@ -798,6 +896,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 fail:
 	rc = -errno;
 out:
+	node_fd_put(n, nfd);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -813,9 +912,16 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ssize_t l = readlinkat(n->fd, "", buf, sizeof buf);
+	int fd = node_fd(mnt(req), n);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	ssize_t l = readlinkat(fd, "", buf, sizeof buf);
+	int e = errno;
+	node_fd_put(n, fd);
 	if (l < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, e);
 	else if (l == (ssize_t)sizeof buf)
 		fuse_reply_err(req, ENAMETOOLONG);
 	else {
@@ -829,7 +935,7 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct mount *m = mnt(req);
 	struct node *n = node_of(m, ino);
 	struct statvfs sv;
-	if (fstatvfs(n->kind == N_PASS ? n->fd : m->docs.fd, &sv))
+	if (fstatvfs(n->kind == N_PASS && n->fd >= 0 ? n->fd : n->qname ? m->queries.fd : m->docs.fd, &sv))
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_statfs(req, &sv);
@@ -1074,6 +1180,13 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, errno);
 		return;
 	}
+	if (b == &m->queries) {
+		struct stat st;
+		if (!fstatat(b->fd, newname, &st, AT_SYMLINK_NOFOLLOW))
+			node_renamed(m, st.st_dev, st.st_ino, newname);
+		if (exchange && !fstatat(a->fd, name, &st, AT_SYMLINK_NOFOLLOW))
+			node_renamed(m, st.st_dev, st.st_ino, name);
+	}
 	if (!m->d || same) {
 		fuse_reply_err(req, 0);
 		return;
@@ -1188,20 +1301,26 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	default:
 		return (void)fuse_reply_err(req, EISDIR);
 	}
+	int nfd = node_fd(m, n);
+	if (nfd < 0)
+		return (void)fuse_reply_err(req, -nfd);
 	if (n->tree == T_QUERIES && writes) {
 		char name[NAME_MAX + 1];
-		if (!fd_qname(m, n->fd, name, sizeof name)) {
-			if (daemon_query_kind(name) == QN_RESULT)
-				return (void)fuse_reply_err(req, EACCES);
-			if (query_busy(m, name))
-				return (void)fuse_reply_err(req, EBUSY);
+		if (!fd_qname(m, nfd, name, sizeof name)) {
+			rc = daemon_query_kind(name) == QN_RESULT ? EACCES : query_busy(m, name) ? EBUSY : 0;
+			if (rc) {
+				node_fd_put(n, nfd);
+				return (void)fuse_reply_err(req, rc);
+			}
 		}
 	}
 	char proc[64];
-	proc_path(n->fd, proc, sizeof proc);
+	proc_path(nfd, proc, sizeof proc);
 	int fd = open(proc, open_flags(fi->flags));
+	int e = errno;
+	node_fd_put(n, nfd);
 	if (fd < 0)
-		return (void)fuse_reply_err(req, errno);
+		return (void)fuse_reply_err(req, e);
 	open_pass(req, n, fi, fd, 0);
 }
 
@@ -1920,7 +2039,9 @@ static void mount_free(struct mount *m)
 	for (size_t i = 0; i < m->n_buckets; i++)
 		for (struct node *n = m->buckets[i], *next; n; n = next) {
 			next = n->hnext;
-			close(n->fd);
+			if (n->fd >= 0)
+				close(n->fd);
+			free(n->qname);
 			free(n);
 		}
 	free(m->buckets);
