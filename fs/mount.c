@@ -18,11 +18,16 @@
  * mount and ignore lookup counts. Every other node is a passthrough inode:
  * an O_PATH descriptor of the backing file, found in a hash table by
  * (tree, st_dev, st_ino), freed when the kernel forgets its last lookup.
- * Files directly in queries/ keep their name instead of a descriptor
- * (node_fd opens one for the length of a call and checks it is the same
- * file): the kernel keeps a node for every name listed with ls -l, and
- * 10,000 requests with their results are 70,000 names, more descriptors
- * than a process may hold. A node's generation is a counter, so a reused address never repeats a
+ * A directory holds an O_PATH descriptor of the backing folder; any other
+ * file only its folder's node and its name there, and node_fd opens it for
+ * the length of a call, checking that it is still the same file: the
+ * kernel keeps a node for every name it has seen (ls -l, find), and 10,000
+ * requests with their results are 70,000 names, a large docs/ tree more,
+ * beyond the descriptors a process may hold. Such a node holds a
+ * descriptor too while the file is open (fstat of an open file whose name
+ * was removed or reused still reaches it), and for good once it has more
+ * than one name through the mount (a link, or an unlink of one of its
+ * names): those are few. A node's generation is a counter, so a reused address never repeats a
  * (nodeid, generation) pair. Users see the backing st_ino; virtual files
  * show numbers from VIRT_INO, far above any a real file system hands out.
  *
@@ -82,8 +87,14 @@ struct node {
 	enum nkind kind;
 	enum tree tree;      /* the passthrough tree it lies in (T_NONE: virtual) */
 	int is_static;       /* lives as long as the mount; lookup counts ignored */
-	int fd;              /* O_PATH descriptor of the backing file (N_PASS), or -1 */
-	char *qname;         /* a file in queries/: its name there (under mount.mu) */
+	int fd;              /* O_PATH descriptor of a backing folder (N_PASS), or -1 */
+	struct node *parent; /* any other passthrough file: its folder's node */
+	char *bname;         /* and its name there (both under mount.mu) */
+	int refs;            /* nodes and calls holding this one as their folder */
+	mode_t type;         /* st_mode & S_IFMT */
+	int opens;           /* named file: open files holding fd */
+	int pinned;          /* named file: fd held for good */
+	int unhashed;        /* forgotten by the kernel: freed when refs are 0 */
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup;    /* under mount.mu */
@@ -132,6 +143,8 @@ struct mount {
 	pthread_mutex_t mu;      /* the node table, nlookup, next_gen, t_model */
 	struct node **buckets;
 	size_t n_buckets, n_nodes;
+	struct node *stale;      /* named files taken out of the table while the
+				    kernel still knows them (pass_lookup) */
 	uint64_t next_gen;
 	struct timespec t_model[2];
 
@@ -393,6 +406,41 @@ static void table_grow(struct mount *m)
 	m->n_buckets = nb;
 }
 
+static void node_free(struct node *n)
+{
+	if (n->fd >= 0)
+		close(n->fd);
+	free(n->bname);
+	free(n);
+}
+
+/* Frees n once the kernel has forgotten it and nothing holds it as a
+ * folder, then its folder the same way. Under mount.mu. */
+static void node_put_locked(struct node *n)
+{
+	while (n && !n->is_static && n->unhashed && !n->nlookup && !n->refs) {
+		struct node *parent = n->parent;
+		node_free(n);
+		if (parent)
+			parent->refs--;
+		n = parent;
+	}
+}
+
+/* n's folder becomes dir, its name there name (taken). Under mount.mu. */
+static void node_place_locked(struct node *n, struct node *dir, char *name)
+{
+	struct node *old = n->parent;
+	dir->refs++;
+	n->parent = dir;
+	free(n->bname);
+	n->bname = name;
+	if (old) {
+		old->refs--;
+		node_put_locked(old);
+	}
+}
+
 /* Drop n lookups of node; the last closes and frees it. */
 static void node_forget(struct mount *m, struct node *node, uint64_t n)
 {
@@ -404,44 +452,58 @@ static void node_forget(struct mount *m, struct node *node, uint64_t n)
 		pthread_mutex_unlock(&m->mu);
 		return;
 	}
-	struct node **pp = &m->buckets[node_hash(node->tree, node->dev, node->ino, m->n_buckets)];
+	struct node **pp = node->unhashed ? &m->stale
+		: &m->buckets[node_hash(node->tree, node->dev, node->ino, m->n_buckets)];
 	while (*pp && *pp != node)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = node->hnext;
-	m->n_nodes--;
+	if (!node->unhashed)
+		m->n_nodes--;
+	node->unhashed = 1;
+	node_put_locked(node);
 	pthread_mutex_unlock(&m->mu);
-	if (node->fd >= 0)
-		close(node->fd);
-	free(node->qname);
-	free(node);
 }
 
 static void attr_virtual(struct mount *m, struct node *n, struct stat *st);
 
-/* The name in queries/ of a node that keeps one (n->qname), copied. */
-static void node_qname_copy(struct mount *m, struct node *n, char out[NAME_MAX + 1])
+/* A name in dir found to be (dev, ino) by a rename through the mount:
+ * the node of that file, if the kernel has one, takes it. */
+static void node_renamed(struct mount *m, struct node *dir, dev_t dev, ino_t ino, const char *name)
 {
 	pthread_mutex_lock(&m->mu);
-	snprintf(out, NAME_MAX + 1, "%s", n->qname);
+	for (struct node *p = m->buckets[node_hash(dir->tree, dev, ino, m->n_buckets)]; p;
+	     p = p->hnext)
+		if (p->tree == dir->tree && p->dev == dev && p->ino == ino && p->bname &&
+		    (p->parent != dir || strcmp(p->bname, name))) {
+			char *c = strdup(name);
+			if (c)
+				node_place_locked(p, dir, c);
+		}
 	pthread_mutex_unlock(&m->mu);
 }
 
-/* A name in queries/ found to be (dev, ino) by a lookup or a rename: the
- * node of that file, if the kernel has one, takes it. */
-static void node_renamed(struct mount *m, dev_t dev, ino_t ino, const char *name)
+/* Named file n's folder, held until node_dir_put, and its name there,
+ * copied; NULL when n holds a descriptor (see node_fd). */
+static struct node *node_dir_get(struct mount *m, struct node *n, char name[NAME_MAX + 1])
 {
 	pthread_mutex_lock(&m->mu);
-	for (struct node *p = m->buckets[node_hash(T_QUERIES, dev, ino, m->n_buckets)]; p;
-	     p = p->hnext)
-		if (p->tree == T_QUERIES && p->dev == dev && p->ino == ino && p->qname &&
-		    strcmp(p->qname, name)) {
-			char *c = strdup(name);
-			if (c) {
-				free(p->qname);
-				p->qname = c;
-			}
-		}
+	if (n->fd >= 0) {
+		pthread_mutex_unlock(&m->mu);
+		return NULL;
+	}
+	struct node *dir = n->parent;
+	dir->refs++;
+	snprintf(name, NAME_MAX + 1, "%s", n->bname);
+	pthread_mutex_unlock(&m->mu);
+	return dir;
+}
+
+static void node_dir_put(struct mount *m, struct node *dir)
+{
+	pthread_mutex_lock(&m->mu);
+	dir->refs--;
+	node_put_locked(dir);
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -453,17 +515,27 @@ static int same_file(const struct node *n, const struct stat *st)
 }
 
 /* An O_PATH descriptor of passthrough node n for the length of one call:
- * its own, or for a file in queries/ one opened by name and checked to be
- * the node's file (-ENOENT when the name is gone, -ESTALE when it names
- * another file). Give it back with node_fd_put. */
+ * a folder's own, or one opened by name in the file's folder and checked
+ * to be the node's file (-ENOENT when the name is gone, -ESTALE when it
+ * names another file). Give it back with node_fd_put. */
 static int node_fd(struct mount *m, struct node *n)
 {
-	if (!n->qname)
-		return n->fd;
+	if (!n->bname)
+		return n->fd; /* a folder's, or a virtual node's -1: set for good */
 	char name[NAME_MAX + 1];
+	struct node *dir = node_dir_get(m, n, name);
+	if (!dir) { /* its own descriptor: a copy, as it may go at a release */
+		pthread_mutex_lock(&m->mu);
+		int fd = n->fd >= 0 ? fcntl(n->fd, F_DUPFD_CLOEXEC, 0) : -1;
+		int rc = fd >= 0 ? fd : n->fd >= 0 ? -errno : -EAGAIN;
+		pthread_mutex_unlock(&m->mu);
+		if (rc != -EAGAIN)
+			return rc;
+		return node_fd(m, n); /* released meanwhile: by name */
+	}
 	struct stat st;
-	node_qname_copy(m, n, name);
-	int fd = openat(m->queries.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	node_dir_put(m, dir);
 	if (fd < 0)
 		return -errno;
 	int rc = fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno : same_file(n, &st);
@@ -474,9 +546,72 @@ static int node_fd(struct mount *m, struct node *n)
 	return fd;
 }
 
+/* Named file n holds an O_PATH descriptor of the file fd is open on: while
+ * it is open (forever 0; node_unpin at its release) or for good. */
+static void node_pin(struct mount *m, struct node *n, int fd, int forever)
+{
+	if (!n->bname)
+		return;
+	char proc[64];
+	proc_path(fd, proc, sizeof proc);
+	int pfd = open(proc, O_PATH | O_CLOEXEC); /* the magic link followed */
+	pthread_mutex_lock(&m->mu);
+	if (n->fd < 0 && pfd >= 0) {
+		n->fd = pfd;
+		pfd = -1;
+	}
+	if (forever)
+		n->pinned = 1;
+	else
+		n->opens++;
+	pthread_mutex_unlock(&m->mu);
+	if (pfd >= 0)
+		close(pfd);
+}
+
+static void node_unpin(struct mount *m, struct node *n)
+{
+	int fd = -1;
+	pthread_mutex_lock(&m->mu);
+	if (!--n->opens && !n->pinned) {
+		fd = n->fd;
+		n->fd = -1;
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Before dir/name goes (unlink, or a rename over it): if the file has other
+ * names, its node (if the kernel has one) keeps a descriptor for good, as
+ * the name it knows it by may be this one. */
+static void pin_other_names(struct mount *m, struct node *dir, const char *name)
+{
+	struct stat st;
+	if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) || S_ISDIR(st.st_mode) ||
+	    st.st_nlink < 2)
+		return;
+	int fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&m->mu);
+	for (struct node *p = m->buckets[node_hash(dir->tree, st.st_dev, st.st_ino, m->n_buckets)];
+	     p; p = p->hnext)
+		if (p->tree == dir->tree && p->dev == st.st_dev && p->ino == st.st_ino && p->bname) {
+			p->pinned = 1;
+			if (p->fd < 0) {
+				p->fd = fd;
+				fd = -1;
+			}
+		}
+	pthread_mutex_unlock(&m->mu);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void node_fd_put(struct node *n, int fd)
 {
-	if (n->qname && fd >= 0)
+	if (n->bname && fd >= 0)
 		close(fd);
 }
 
@@ -487,12 +622,20 @@ static int node_attr(struct mount *m, struct node *n, struct stat *st)
 		attr_virtual(m, n, st);
 		return 0;
 	}
-	if (n->qname) {
+	if (n->bname) {
 		char name[NAME_MAX + 1];
-		node_qname_copy(m, n, name);
-		if (fstatat(m->queries.fd, name, st, AT_SYMLINK_NOFOLLOW))
-			return -errno;
-		return same_file(n, st);
+		struct node *dir = node_dir_get(m, n, name);
+		if (dir) { /* by its name: one call */
+			int rc = fstatat(dir->fd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+			node_dir_put(m, dir);
+			return rc ? rc : same_file(n, st);
+		}
+		int fd = node_fd(m, n);
+		if (fd < 0)
+			return fd;
+		int rc = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+		node_fd_put(n, fd);
+		return rc;
 	}
 	if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		return -errno;
@@ -518,13 +661,12 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 		       struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
-	/* files directly in queries/ are kept by name (see the top) */
-	int by_name = dir == &m->queries, fd = -1;
-	if (by_name && fstatat(dir->fd, name, &e->attr, AT_SYMLINK_NOFOLLOW))
+	/* every file but a folder is kept by name (see the top) */
+	int by_name = 1, fd = -1;
+	if (fstatat(dir->fd, name, &e->attr, AT_SYMLINK_NOFOLLOW))
 		return -errno;
-	if (by_name && S_ISDIR(e->attr.st_mode))
+	if (S_ISDIR(e->attr.st_mode)) {
 		by_name = 0;
-	if (!by_name) {
 		fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
@@ -534,28 +676,44 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 			return rc;
 		}
 	}
-	char *qname = by_name ? strdup(name) : NULL;
-	struct node *n = by_name && !qname ? NULL : calloc(1, sizeof *n), *found = NULL;
+	char *bname = by_name ? strdup(name) : NULL;
+	struct node *n = by_name && !bname ? NULL : calloc(1, sizeof *n), *found = NULL;
 	pthread_mutex_lock(&m->mu);
 	size_t h = node_hash(dir->tree, e->attr.st_dev, e->attr.st_ino, m->n_buckets);
-	for (struct node *p = m->buckets[h]; p; p = p->hnext)
-		if (p->tree == dir->tree && p->dev == e->attr.st_dev && p->ino == e->attr.st_ino) {
-			found = p;
+	for (struct node **pp = &m->buckets[h]; *pp; pp = &(*pp)->hnext) {
+		struct node *p = *pp;
+		if (p->tree != dir->tree || p->dev != e->attr.st_dev || p->ino != e->attr.st_ino)
+			continue;
+		if (p->bname && p->fd < 0 && p->type != (e->attr.st_mode & S_IFMT)) {
+			/* a named file held by nothing was removed and its
+			 * inode number reused for a file of another type:
+			 * another file, another node */
+			*pp = p->hnext;
+			m->n_nodes--;
+			p->unhashed = 1;
+			p->hnext = m->stale;
+			m->stale = p;
 			break;
 		}
+		found = p;
+		break;
+	}
 	if (found) {
 		found->nlookup++;
-		if (found->qname && qname && strcmp(found->qname, qname)) {
-			free(found->qname); /* another name of it, or renamed behind the mount */
-			found->qname = qname;
-			qname = NULL;
+		if (found->bname && bname && (found->parent != dir || strcmp(found->bname, bname))) {
+			/* another name of it, or renamed behind the mount */
+			node_place_locked(found, dir, bname);
+			bname = NULL;
 		}
 	} else if (n) {
 		n->kind = N_PASS;
 		n->tree = dir->tree;
+		n->type = e->attr.st_mode & S_IFMT;
 		n->fd = fd;
-		n->qname = qname;
-		qname = NULL;
+		if (bname) {
+			node_place_locked(n, dir, bname);
+			bname = NULL;
+		}
 		n->dev = e->attr.st_dev;
 		n->ino = e->attr.st_ino;
 		n->nlookup = 1;
@@ -566,7 +724,7 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 			table_grow(m);
 	}
 	pthread_mutex_unlock(&m->mu);
-	free(qname);
+	free(bname);
 	if (found) {
 		free(n);
 		if (fd >= 0)
@@ -650,6 +808,7 @@ struct ofile {
 	atomic_int written;   /* written, truncated or allocated since open */
 	atomic_int dirty;     /* written since the last submit (queries/) or set (models) */
 	char *stream_req;     /* NAME when this is NAME.stream: reads at its end wait */
+	struct node *node;    /* OF_PASS: a named file's node it pins (node_pin) */
 	int which;            /* OF_MODEL: index into MODEL_FILE */
 	char *snap;           /* OF_SNAP, OF_MODEL: the text as it was at open */
 	size_t snap_len;
@@ -684,6 +843,8 @@ static void ofile_destroy(struct ofile *of)
 
 static void ofile_free(struct mount *m, struct ofile *of)
 {
+	if (of->node)
+		node_unpin(m, of->node);
 	handle_del(m, &of->h);
 	ofile_destroy(of);
 }
@@ -818,8 +979,14 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void content_changed(struct mount *m, struct node *n)
 {
 	char rel[PATH_MAX];
-	if (!m->d || (n->tree != T_DOCS && n->tree != T_MODELS) ||
-	    fd_rel(m, n->tree, n->fd, rel, sizeof rel) || !*rel)
+	if (!m->d || (n->tree != T_DOCS && n->tree != T_MODELS))
+		return;
+	int fd = node_fd(m, n);
+	if (fd < 0)
+		return;
+	int rc = fd_rel(m, n->tree, fd, rel, sizeof rel);
+	node_fd_put(n, fd);
+	if (rc || !*rel)
 		return;
 	if (n->tree == T_DOCS)
 		daemon_doc_changed(m->d, rel);
@@ -935,8 +1102,14 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct mount *m = mnt(req);
 	struct node *n = node_of(m, ino);
 	struct statvfs sv;
-	if (fstatvfs(n->kind == N_PASS && n->fd >= 0 ? n->fd : n->qname ? m->queries.fd : m->docs.fd, &sv))
-		fuse_reply_err(req, errno);
+	int fd = n->kind == N_PASS ? node_fd(m, n) : m->docs.fd;
+	if (fd < 0)
+		return (void)fuse_reply_err(req, -fd);
+	int rc = fstatvfs(fd, &sv) ? errno : 0;
+	if (n->kind == N_PASS)
+		node_fd_put(n, fd);
+	if (rc)
+		fuse_reply_err(req, rc);
 	else
 		fuse_reply_statfs(req, &sv);
 }
@@ -1066,10 +1239,18 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const cha
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	proc_path(n->fd, proc, sizeof proc);
+	int nfd = node_fd(m, n);
+	if (nfd < 0) {
+		fuse_reply_err(req, -nfd);
+		return;
+	}
+	proc_path(nfd, proc, sizeof proc);
 	creds_enter(m, req, &c);
 	rc = linkat(AT_FDCWD, proc, dir->fd, name, AT_SYMLINK_FOLLOW) ? -errno : 0;
 	creds_leave(&c);
+	if (!rc)
+		node_pin(m, n, nfd, 1); /* two names now: the node holds its file */
+	node_fd_put(n, nfd);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -1109,6 +1290,7 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	int have_rel = dir->tree == T_DOCS && !child_rel(m, dir, name, rel, sizeof rel);
+	pin_other_names(m, dir, name);
 	if (unlinkat(dir->fd, name, 0)) {
 		fuse_reply_err(req, errno);
 		return;
@@ -1175,18 +1357,19 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	int same = a == b && !strcmp(name, newname);
 	int have_paths = a->tree != T_QUERIES && !child_rel(m, a, name, from, sizeof from) &&
 			 !child_rel(m, b, newname, to, sizeof to);
+	if (!exchange)
+		pin_other_names(m, b, newname);
 	if (flags ? renameat2(a->fd, name, b->fd, newname, flags)
 		  : renameat(a->fd, name, b->fd, newname)) {
 		fuse_reply_err(req, errno);
 		return;
 	}
-	if (b == &m->queries) {
-		struct stat st;
-		if (!fstatat(b->fd, newname, &st, AT_SYMLINK_NOFOLLOW))
-			node_renamed(m, st.st_dev, st.st_ino, newname);
-		if (exchange && !fstatat(a->fd, name, &st, AT_SYMLINK_NOFOLLOW))
-			node_renamed(m, st.st_dev, st.st_ino, name);
-	}
+	/* the moved files' nodes follow them */
+	struct stat st;
+	if (!fstatat(b->fd, newname, &st, AT_SYMLINK_NOFOLLOW) && !S_ISDIR(st.st_mode))
+		node_renamed(m, b, st.st_dev, st.st_ino, newname);
+	if (exchange && !fstatat(a->fd, name, &st, AT_SYMLINK_NOFOLLOW) && !S_ISDIR(st.st_mode))
+		node_renamed(m, a, st.st_dev, st.st_ino, name);
 	if (!m->d || same) {
 		fuse_reply_err(req, 0);
 		return;
@@ -1230,6 +1413,10 @@ static void open_pass(fuse_req_t req, struct node *n, struct fuse_file_info *fi,
 	if (!of) {
 		close(fd);
 		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	if (n->bname) {
+		node_pin(m, n, fd, 0);
+		of->node = n;
 	}
 	of->created = created;
 	if (n->tree != T_QUERIES && (created || (writable && (fi->flags & O_TRUNC))))
@@ -1350,6 +1537,11 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		close(fd);
 		node_forget(m, node_of(m, e.ino), 1);
 		return (void)fuse_reply_err(req, ENOMEM);
+	}
+	struct node *n = node_of(m, e.ino);
+	if (n->bname) {
+		node_pin(m, n, fd, 0);
+		of->node = n;
 	}
 	of->created = 1;
 	if (dir->tree != T_QUERIES)
@@ -2036,14 +2228,31 @@ static void mount_free(struct mount *m)
 {
 	if (!m)
 		return;
+	/* folders the kernel forgot before their files are reached only from
+	 * those: listed once (refs -1), freed after */
+	struct node *zombies = NULL;
+	for (size_t i = 0; i <= m->n_buckets; i++)
+		for (struct node *n = i < m->n_buckets ? m->buckets[i] : m->stale; n; n = n->hnext)
+			for (struct node *p = n->parent; p && p->unhashed && p->refs >= 0; p = p->parent) {
+				p->refs = -1;
+				p->hnext = zombies;
+				zombies = p;
+			}
 	for (size_t i = 0; i < m->n_buckets; i++)
 		for (struct node *n = m->buckets[i], *next; n; n = next) {
 			next = n->hnext;
-			if (n->fd >= 0)
-				close(n->fd);
-			free(n->qname);
-			free(n);
+			node_free(n);
 		}
+	while (zombies) {
+		struct node *next = zombies->hnext;
+		node_free(zombies);
+		zombies = next;
+	}
+	while (m->stale) {
+		struct node *next = m->stale->hnext;
+		node_free(m->stale);
+		m->stale = next;
+	}
 	free(m->buckets);
 	free(m->groups);
 	struct node *top[] = {&m->docs, &m->queries, &m->models};

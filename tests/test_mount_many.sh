@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# queries/ with more names than the daemon may hold descriptors: 1,500
-# finished requests with their six result files (10,500 names), made in
-# STORE/queries before mounting, listed with ls -l through a daemon held to
+# More names than the daemon may hold descriptors, through a daemon held to
 # 4,096 open files (without CAP_SYS_RESOURCE, so that it cannot raise the
-# limit). Every name is listed with its size, none fails with "Too many
-# open files", and results read back; a result replaced behind the mount
-# while the kernel knows the old file reads back new.
+# limit): in queries/, 1,500 finished requests with their six result files
+# (10,500 names), made in STORE/queries before mounting and listed with
+# ls -l; in docs/, 6,000 documents in 30 folders, listed with find -ls.
+# Every name is listed with its size, none fails with "Too many open
+# files", and files read back; a result replaced behind the mount while
+# the kernel knows the old file reads back new.
 # No model is needed (SEEKFS_MODELS is an empty folder).
 set -euo pipefail
 . "$(dirname "$0")/mount_lib.sh"
 n=1500
-mkdir -p "$store/queries" "$tmp/nomodels"
-python3 - "$store/queries" "$n" <<'PY'
+mkdir -p "$store/queries" "$store/docs" "$tmp/nomodels"
+python3 - "$store/queries" "$n" "$store/docs" <<'PY'
 import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
+d, n, docs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for f in range(30):
+    os.mkdir(os.path.join(docs, "f%02d" % f))
+    for i in range(200):
+        with open(os.path.join(docs, "f%02d" % f, "doc%03d.txt" % i), "w") as fh:
+            fh.write("Document %d of folder %d.\n" % (i, f))
 for i in range(n):
     b = os.path.join(d, "r%05d" % i)
     for sfx, text in (("", "What is question number %d?\n" % i), (".status", "done\n"),
@@ -46,6 +52,12 @@ ls -l "$mnt/queries" >/dev/null 2>"$tmp/ls.err" && [ ! -s "$tmp/ls.err" ] ||
 [ "$(cat "$mnt/queries/r00007.answer")" = "Answer 7 [1]." ] || fail "r00007.answer reads wrong"
 [ "$(cat "$mnt/queries/r01499.status")" = done ] || fail "r01499.status reads wrong"
 
+find "$mnt/docs" -type f -ls >"$tmp/find" 2>"$tmp/find.err" || fail "find docs/ -ls: $(head -3 "$tmp/find.err")"
+[ ! -s "$tmp/find.err" ] || fail "find docs/ -ls complained: $(head -3 "$tmp/find.err")"
+got=$(wc -l <"$tmp/find")
+[ "$got" = 6000 ] || fail "find docs/ listed $got files, not 6000"
+[ "$(cat "$mnt/docs/f29/doc199.txt")" = "Document 199 of folder 29." ] || fail "docs/f29/doc199.txt reads wrong"
+
 # replaced behind the mount (as the daemon writes results: a new file
 # renamed over the old) while the kernel holds the old file's node
 stat "$mnt/queries/r00042.status" >/dev/null
@@ -59,4 +71,4 @@ rm "$store/queries/r00043.hits"
 [ ! -e "$mnt/queries/r00043.hits" ] || fail "r00043.hits removed behind the mount is still seen"
 
 "$bin" umount --store "$store" "$mnt" || fail "seekfs umount"
-echo "ok: ls -l of $((n * 7)) names in queries/ through a daemon limited to 4096 descriptors"
+echo "ok: ls -l of $((n * 7)) names in queries/ and find -ls of 6000 in docs/ through a daemon limited to 4096 descriptors"
