@@ -26,8 +26,9 @@
 #     the submission writes NAME.stream and NAME.status, not fsynced: a
 #     restart rewrites them), the queue wait (the worker's wake-up), the
 #     search itself, and the rest (the result files, each written and
-#     renamed, the final ones fsynced, and the poll); plus the fsync+rename
-#     cost of one small file on the store's file system, measured alone.
+#     renamed, the final ones synced together before NAME.done, and the
+#     poll); plus the fsync+rename cost of one small file on the store's
+#     file system, measured alone.
 #
 # Environment: SEEKFS_BIN (default build/seekfs), BENCH_DIR (where the store
 # and the test files go; default a new folder under /tmp: it needs 2 x
@@ -276,8 +277,8 @@ for i in range(50):
     os.rename(os.path.join(d, ".x.tmp"), os.path.join(d, "x%d" % i))
     fs.append(time.perf_counter() - t0)
 line("one result file alone (write+fsync+close+rename, store fs)", fs)
-print("  a search query writes 7 result files (.stream, .status x3, .hits, .json, .done) and fsyncs 3"
-      " (.hits, .json, the last .status)\n  and the folder: ~%.2f ms of fsyncs" % (4 * pct(fs, 50) * 1e3))
+print("  a search query writes 7 result files (.stream, .status x3, .hits, .json, .done); before .done,\n"
+      "  writeback of .hits, .json and .status is started, then each is synced, then the folder")
 if bad:
     print("  %d queries did not finish as done" % len(bad))
 PY

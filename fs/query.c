@@ -5,6 +5,11 @@
  * token by token into NAME.stream, and finishes with NAME.answer, NAME.json,
  * NAME.status and, last, NAME.done. Result files other than the stream are
  * written to a temporary name and renamed, so they appear complete.
+ *
+ * Durability: a request found without NAME.done on a restart runs again,
+ * so results need to be on disk only once NAME.done is there.
+ * results_durable syncs them all together just before it (one commit of
+ * the file system's journal for all of them, not one per file).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,14 +51,6 @@ static void qpath(struct daemon *d, const char *name, const char *suffix, char *
 int query_write_result(struct daemon *d, const char *name, const char *suffix,
 		       const char *data, size_t len)
 {
-	/* states on the way (an empty stream, queued, running) are rewritten
-	 * on a restart anyway: only what a query ends with is fsynced. An
-	 * empty file (NAME.done) has no data to sync: whether its name
-	 * survives a crash is the rename's, and a request found without
-	 * NAME.done on a restart runs again */
-	int durable = len > 0 && strcmp(suffix, ".stream") &&
-		      !(!strcmp(suffix, ".status") && (!strcmp(data, "queued\n") ||
-						       !strcmp(data, "running\n")));
 	char p[4600], tmp[4700];
 	qpath(d, name, suffix, p, sizeof p);
 	snprintf(tmp, sizeof tmp, "%s/.%s%s.tmp", d->sp.queries, name, suffix);
@@ -73,14 +70,45 @@ int query_write_result(struct daemon *d, const char *name, const char *suffix,
 		}
 		off += (size_t)w;
 	}
-	/* results are acknowledged state: on disk before they are visible */
-	if ((durable && fsync(fd)) || close(fd) || rename(tmp, p)) {
+	if (close(fd) || rename(tmp, p)) {
 		int e = -errno;
 		unlink(tmp);
 		return e;
 	}
 	mount_notify_query(d->m, name);
 	return 0;
+}
+
+/* NAME's results on disk, their data and their names, before NAME.done
+ * is written: writeback of every file is started first and then waited
+ * for, so that the file system commits them together. The stream is left
+ * out: what it holds is NAME.answer's. 0 or -errno. */
+static int results_durable(struct daemon *d, const char *name)
+{
+	int fds[N_RESULT_SUFFIXES], n = 0, rc = 0;
+	for (size_t i = 0; i < N_RESULT_SUFFIXES; i++) {
+		const char *sfx = daemon_result_suffixes[i];
+		char p[4600];
+		if (!strcmp(sfx, ".done") || !strcmp(sfx, ".stream"))
+			continue;
+		qpath(d, name, sfx, p, sizeof p);
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* not a result of this query */
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		fds[n++] = fd;
+	}
+	for (int i = 0; i < n; i++) {
+		if (fdatasync(fds[i]) && !rc)
+			rc = -errno;
+		close(fds[i]);
+	}
+	int dfd = open(d->sp.queries, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd))
+		rc = rc ? rc : -errno;
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
 }
 
 void query_remove_results(struct daemon *d, const char *name)
@@ -742,14 +770,13 @@ static void finish(struct run *r, enum qstate st)
 		d->n_cancelled++;
 	}
 	pthread_mutex_unlock(&d->mu);
-	/* last: NAME.done, after every other file, and the stream's readers */
+	/* last: NAME.done, after every other file is on disk, and the
+	 * stream's readers */
 	if (st == Q_DONE || st == Q_ERROR) {
-		/* the renames of the results are on disk before NAME.done is */
-		int dfd = open(d->sp.queries, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
+		int rc = results_durable(d, q->name);
+		if (rc)
+			daemon_error(d, "queries/%s: results not synced to disk: %s", q->name,
+				     strerror(-rc));
 		query_write_result(d, q->name, ".done", "", 0);
 	}
 	mount_stream_wake(d->m, q->name);
