@@ -292,7 +292,7 @@ void sampler_accept(struct sampler *s, int32_t id);
 /* ==== models =============================================================== */
 
 /* Architectures understood; others are refused with their name. */
-enum model_arch { ARCH_LLAMA = 1, ARCH_QWEN2 = 2, ARCH_BERT = 3 };
+enum model_arch { ARCH_LLAMA = 1, ARCH_QWEN2 = 2, ARCH_BERT = 3, ARCH_GEMMA3 = 4 };
 
 /* How an embedding model (bert) turns token states into one vector. */
 enum model_pooling { POOL_NONE = 0, POOL_MEAN = 1, POOL_CLS = 2 };
@@ -304,6 +304,14 @@ struct model_hparams {
 	int32_t head_dim, n_ff, n_rot;
 	float rope_base, norm_eps;
 	enum kt_rope_mode rope_mode;
+	/* gemma3: of every swa_pattern layers all but the last attend over a
+	 * window of the last n_swa positions (the layer's own included) and
+	 * rotate with rope_base_swa, unscaled; the others over everything
+	 * with rope_base divided by rope_scale (linear scaling; 1: none).
+	 * Other architectures: n_swa 0 and rope_scale 1. */
+	int32_t n_swa, swa_pattern;
+	float rope_base_swa, rope_scale;
+	float attn_scale;  /* queries' scale before softmax: 1/sqrt(head_dim) but gemma3 27B */
 	/* bert: <arch>.pooling_type (default mean) and seekfs.embed.normalize
 	 * (L2-normalise the pooled vector; default on, as sentence-transformers
 	 * models are used) */
@@ -330,6 +338,8 @@ size_t model_weight_bytes(const struct model *m);
 size_t model_packed_bytes(const struct model *m);
 /* Weights multiplied per token (elements of all matrices, output included). */
 int64_t model_matmul_params(const struct model *m);
+/* Of those, the output matrix's: a prefill multiplies it for its last token only. */
+int64_t model_output_params(const struct model *m);
 
 /* A sequence's state: KV cache for n_ctx positions and work buffers, all
  * allocated once here; nothing is allocated during forward. For bert the

@@ -1,7 +1,7 @@
 /*
- * Transformers read from GGUF: the decoders llama and qwen2 (generation,
- * with a KV cache and batched prefill) and the encoder bert (embeddings,
- * bidirectional attention over whole sequences). Loading checks every
+ * Transformers read from GGUF: the decoders llama, qwen2 and gemma3
+ * (generation, with a KV cache and batched prefill) and the encoder bert
+ * (embeddings, bidirectional attention over whole sequences). Loading checks every
  * tensor's presence, type and shape; the forward passes run on the CPU
  * kernels.
  *
@@ -10,6 +10,14 @@
  * matrix (ne[0] elements) produces output r. Q and K of llama models are
  * stored already permuted for the interleaved ("NORM") RoPE; qwen2 uses the
  * NeoX RoPE on the unpermuted halves.
+ *
+ * gemma3 as llama.cpp runs it: embeddings scaled by sqrt(n_embd); per head
+ * RMSNorms of q and k (attn_q_norm, attn_k_norm) before the NeoX RoPE;
+ * queries scaled by attn_scale; the attention's and the feed-forward's
+ * outputs RMSNorm-ed (post_attention_norm, post_ffw_norm) before they are
+ * added to the residual; GELU (tanh form) instead of SiLU; five of every six
+ * layers attend over a sliding window with their own RoPE base (hparams).
+ * The GGUF's norm weights already hold Gemma's 1 + w.
  */
 #include <errno.h>
 #include <math.h>
@@ -35,6 +43,14 @@ struct layer {
 	const float *ffn_norm;      /* (n_embd) */
 	struct kt_mat w_gate, w_up; /* (n_ff, n_embd) */
 	struct kt_mat w_down;       /* (n_embd, n_ff) */
+	/* gemma3: RMSNorms of each q and k head (head_dim), and of the
+	 * attention's and the feed-forward's outputs (n_embd); else NULL */
+	const float *q_norm, *k_norm, *post_attn_norm, *post_ffn_norm;
+	/* the layer's RoPE: base and divisors (NULL: none); attends over the
+	 * last n_swa positions when swa */
+	float rope_base;
+	const float *rope_freqs;
+	int swa;
 	/* bert only: output biases and the post-attention / post-FFN LayerNorms */
 	const float *bo, *b_up, *b_down;
 	const float *attn_out_norm, *attn_out_norm_b;   /* (n_embd) */
@@ -304,6 +320,38 @@ static int get_hparam(struct model *m, const char *suffix, int64_t def,
 	return 0;
 }
 
+/* gemma3's sliding window, its RoPE bases and scaling, and its query
+ * scale, as llama.cpp sets them (llama-model.cpp, LLM_ARCH_GEMMA3). */
+static int gemma3_hparams(struct model *m, char *err, size_t errsz)
+{
+	struct model_hparams *hp = &m->hp;
+	int rc = get_hparam(m, "attention.sliding_window", -1, &hp->n_swa, err, errsz);
+	if (rc)
+		return rc;
+	hp->swa_pattern = 6; /* layers 5, 11, 17, ... see everything */
+	hp->rope_base_swa = 10000.0f;
+	size_t len;
+	const char *type = gguf_get_str(m->g, "gemma3.rope.scaling.type", &len);
+	if (type && !(len == 4 && !memcmp(type, "none", 4))) {
+		if (!(len == 6 && !memcmp(type, "linear", 6))) {
+			eng_err(err, errsz, "%s: rope scaling '%.*s' is not supported for gemma3 (linear is)",
+				gguf_name(m->g), (int)len, type);
+			return -ENOTSUP;
+		}
+		hp->rope_scale = (float)gguf_get_f64_or(m->g, "gemma3.rope.scaling.factor", 1.0);
+		if (!(hp->rope_scale >= 1.0f && hp->rope_scale <= 1024.0f)) {
+			eng_err(err, errsz, "%s: gemma3.rope.scaling.factor %g is out of range (1..1024)",
+				gguf_name(m->g), hp->rope_scale);
+			return -EINVAL;
+		}
+	}
+	/* 27B (62 layers) scales queries by n_embd / n_head, the others by
+	 * the head size */
+	if (hp->n_layer == 62)
+		hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+	return 0;
+}
+
 static int load_hparams(struct model *m, char *err, size_t errsz)
 {
 	struct model_hparams *hp = &m->hp;
@@ -324,11 +372,14 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 	} else if (!strcmp(hp->arch_name, "qwen2")) {
 		hp->arch = ARCH_QWEN2;
 		hp->rope_mode = KT_ROPE_NEOX;
+	} else if (!strcmp(hp->arch_name, "gemma3")) {
+		hp->arch = ARCH_GEMMA3;
+		hp->rope_mode = KT_ROPE_NEOX;
 	} else if (!strcmp(hp->arch_name, "bert")) {
 		hp->arch = ARCH_BERT;
 	} else {
 		eng_err(err, errsz,
-			"%s: architecture '%s' is not supported (supported: llama, qwen2, bert)",
+			"%s: architecture '%s' is not supported (supported: llama, qwen2, gemma3, bert)",
 			gguf_name(m->g), hp->arch_name);
 		return -ENOTSUP;
 	}
@@ -379,6 +430,10 @@ static int load_hparams(struct model *m, char *err, size_t errsz)
 		return -EINVAL;
 	}
 	hp->normalize = (int)gguf_get_i64_or(m->g, "seekfs.embed.normalize", 1);
+	hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+	hp->rope_scale = 1.0f;
+	if (hp->arch == ARCH_GEMMA3 && (rc = gemma3_hparams(m, err, errsz)))
+		return rc;
 	if (!(hp->rope_base > 0) || !(hp->norm_eps > 0)) {
 		eng_err(err, errsz, "%s: rope base %g and norm epsilon %g must be positive",
 			gguf_name(m->g), hp->rope_base, hp->norm_eps);
@@ -414,11 +469,33 @@ static int load_tensors(struct model *m, char *err, size_t errsz)
 	}
 	if ((rc = want_vec(m, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 1, err, errsz)))
 		return rc;
+	/* linear RoPE scaling (gemma3's dense layers): theta / factor */
+	const float *scaled = m->rope_freqs;
+	if (hp->rope_scale != 1.0f) {
+		float *f = malloc((size_t)(hp->n_rot / 2) * sizeof *f);
+		if (!f || own(m, f)) {
+			free(f);
+			return -ENOMEM;
+		}
+		for (int i = 0; i < hp->n_rot / 2; i++)
+			f[i] = hp->rope_scale;
+		scaled = f;
+	}
 	m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
 	if (!m->layers)
 		return -ENOMEM;
+	const int gemma = hp->arch == ARCH_GEMMA3;
 	for (int i = 0; i < hp->n_layer; i++) {
 		struct layer *l = &m->layers[i];
+		l->swa = hp->n_swa > 0 && i % hp->swa_pattern < hp->swa_pattern - 1;
+		l->rope_base = l->swa ? hp->rope_base_swa : hp->rope_base;
+		l->rope_freqs = l->swa ? NULL : scaled;
+		if (gemma &&
+		    ((rc = blk_vec(m, i, "attn_q_norm.weight", &l->q_norm, hp->head_dim, 0, err, errsz)) ||
+		     (rc = blk_vec(m, i, "attn_k_norm.weight", &l->k_norm, hp->head_dim, 0, err, errsz)) ||
+		     (rc = blk_vec(m, i, "post_attention_norm.weight", &l->post_attn_norm, E, 0, err, errsz)) ||
+		     (rc = blk_vec(m, i, "post_ffw_norm.weight", &l->post_ffn_norm, E, 0, err, errsz))))
+			return rc;
 		int bias_optional = hp->arch != ARCH_QWEN2;
 		if ((rc = blk_vec(m, i, "attn_norm.weight", &l->attn_norm, E, 0, err, errsz)) ||
 		    (rc = blk_mat(m, i, "attn_q.weight", &l->wq, E, Q, err, errsz)) ||
@@ -517,6 +594,8 @@ int model_load(const char *path, struct model **out, char *err, size_t errsz)
 			return -ENOMEM;
 		}
 		m->chat = chat_detect(m->chat_template);
+	} else if (m->hp.arch == ARCH_GEMMA3) {
+		m->chat = CHAT_GEMMA; /* Gemma 3 files converted without their template */
 	}
 	size_t nl;
 	const char *name = gguf_get_str(m->g, "general.name", &nl);
@@ -604,6 +683,11 @@ size_t model_weight_bytes(const struct model *m)
 static int64_t mat_elems(const struct kt_mat *w)
 {
 	return w->rows * w->cols;
+}
+
+int64_t model_output_params(const struct model *m)
+{
+	return mat_elems(&m->output);
 }
 
 int64_t model_matmul_params(const struct model *m)
@@ -764,10 +848,19 @@ struct attn_job {
 	int layer, pos0, nb;
 };
 
-/* The positions token t of the job attends to. */
+/* The first position token t of the job attends to: 0, or the start of
+ * its window in a sliding-window layer. */
+static int attn_first(const struct attn_job *j, int t)
+{
+	const struct model_hparams *hp = &j->buf->m->hp;
+	const int pos = j->ss ? j->ss[t]->pos : j->pos0 + t;
+	return j->buf->m->layers[j->layer].swa && pos >= hp->n_swa ? pos - hp->n_swa + 1 : 0;
+}
+
+/* The positions token t of the job attends to, from attn_first on. */
 static int attn_len(const struct attn_job *j, int t)
 {
-	return (j->ss ? j->ss[t]->pos : j->pos0 + t) + 1;
+	return (j->ss ? j->ss[t]->pos : j->pos0 + t) + 1 - attn_first(j, t);
 }
 
 /* The (token, query head) pairs, in that order and each weighted by the
@@ -785,7 +878,7 @@ static void attn_task(void *ctx, int ith, int nth)
 	const struct model_hparams *hp = &b->m->hp;
 	int hd = hp->head_dim, nh = hp->n_head, group = hp->n_head / hp->n_head_kv;
 	float *scratch = b->scores + (size_t)ith * b->attn_scratch;
-	float scale = 1.0f / sqrtf((float)hd);
+	const float scale = hp->attn_scale;
 	long long total = 0;
 	for (int t = 0; t < j->nb; t++)
 		total += (long long)attn_len(j, t) * nh;
@@ -804,8 +897,9 @@ static void attn_task(void *ctx, int ith, int nth)
 		const int h1 = hi - c < w ? (int)((hi - c + n - 1) / n) : nh;
 		c += w;
 		size_t head_bytes = kt_row_bytes(s->kv_type, hd);
-		const char *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
-		const char *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_row;
+		const size_t first = (size_t)j->layer * s->n_ctx + (size_t)attn_first(j, t);
+		const char *kc = s->k_cache + first * s->kv_row;
+		const char *vc = s->v_cache + first * s->kv_row;
 		for (int h = h0; h < h1;) {
 			const int kvh = h / group;
 			const int h2 = (kvh + 1) * group < h1 ? (kvh + 1) * group : h1;
@@ -841,6 +935,12 @@ static void block_qkv(struct session *b, const struct layer *l, int nb)
 	add_bias(b->q, l->bq, nb, hp->n_head * hd);
 	add_bias(b->k, l->bk, nb, hp->n_head_kv * hd);
 	add_bias(b->v, l->bv, nb, hp->n_head_kv * hd);
+	if (l->q_norm)
+		for (int h = 0; h < nb * hp->n_head; h++)
+			kt_rmsnorm(b->q + (size_t)h * hd, b->q + (size_t)h * hd, l->q_norm, hd, hp->norm_eps);
+	if (l->k_norm)
+		for (int h = 0; h < nb * hp->n_head_kv; h++)
+			kt_rmsnorm(b->k + (size_t)h * hd, b->k + (size_t)h * hd, l->k_norm, hd, hp->norm_eps);
 }
 
 /* A block's output: x += Wo * att_out (through xb as the product's
@@ -850,16 +950,52 @@ static void block_out_ffn(struct session *b, const struct layer *l, int nb)
 	const struct model_hparams *hp = &b->m->hp;
 	int E = hp->n_embd;
 	kt_matmul(b->pool, &l->wo, b->att_out, nb, b->xb, b->work);
+	if (l->post_attn_norm)
+		for (int t = 0; t < nb; t++)
+			kt_rmsnorm(b->xb + (size_t)t * E, b->xb + (size_t)t * E, l->post_attn_norm, E,
+				   hp->norm_eps);
 	for (size_t i = 0; i < (size_t)nb * E; i++)
 		b->x[i] += b->xb[i];
 	for (int t = 0; t < nb; t++)
 		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->ffn_norm, E, hp->norm_eps);
 	const struct kt_mm gate_up[] = {{.w = &l->w_gate, .y = b->gate}, {.w = &l->w_up, .y = b->up}};
 	kt_matmul_n(b->pool, gate_up, 2, b->xb, nb, b->work);
-	kt_swiglu(b->gate, b->up, nb * hp->n_ff);
+	if (hp->arch == ARCH_GEMMA3)
+		kt_geglu(b->gate, b->up, nb * hp->n_ff);
+	else
+		kt_swiglu(b->gate, b->up, nb * hp->n_ff);
 	kt_matmul(b->pool, &l->w_down, b->gate, nb, b->xb, b->work);
+	if (l->post_ffn_norm)
+		for (int t = 0; t < nb; t++)
+			kt_rmsnorm(b->xb + (size_t)t * E, b->xb + (size_t)t * E, l->post_ffn_norm, E,
+				   hp->norm_eps);
 	for (size_t i = 0; i < (size_t)nb * E; i++)
 		b->x[i] += b->xb[i];
+}
+
+/* The embeddings of n tokens into x (gemma3 scales them by sqrt(n_embd)). */
+static void embed_tokens(const struct model *m, const int32_t *tokens, int n, float *x)
+{
+	const int E = m->hp.n_embd;
+	for (int t = 0; t < n; t++) {
+		float *row = x + (size_t)t * E;
+		mat_row(&m->tok_embd, tokens[t], row);
+		if (m->hp.arch == ARCH_GEMMA3) {
+			const float sc = sqrtf((float)E);
+			for (int i = 0; i < E; i++)
+				row[i] *= sc;
+		}
+	}
+}
+
+/* The RoPE of token t's q and k at position pos, with layer l's base. */
+static void rope_qk(const struct model *m, const struct layer *l, float *q, float *k, int pos)
+{
+	const struct model_hparams *hp = &m->hp;
+	kt_rope(q, hp->n_head, hp->head_dim, hp->n_rot, pos, l->rope_base, hp->rope_mode,
+		l->rope_freqs);
+	kt_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, pos, l->rope_base, hp->rope_mode,
+		l->rope_freqs);
 }
 
 /* Logits of the n rows of x from row first on. */
@@ -880,21 +1016,16 @@ static void forward_batch(struct session *s, const int32_t *tokens, int nb,
 {
 	struct model *m = s->m;
 	const struct model_hparams *hp = &m->hp;
-	int E = hp->n_embd, hd = hp->head_dim;
+	int hd = hp->head_dim;
 	int Q = hp->n_head * hd, KV = hp->n_head_kv * hd;
-	for (int t = 0; t < nb; t++)
-		mat_row(&m->tok_embd, tokens[t], s->x + (size_t)t * E);
+	embed_tokens(m, tokens, nb, s->x);
 	for (int li = 0; li < hp->n_layer; li++) {
 		const struct layer *l = &m->layers[li];
 		block_qkv(s, l, nb);
 		char *kc = s->k_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
 		char *vc = s->v_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
-		for (int t = 0; t < nb; t++) {
-			kt_rope(s->q + (size_t)t * Q, hp->n_head, hd, hp->n_rot, s->pos + t,
-				hp->rope_base, hp->rope_mode, m->rope_freqs);
-			kt_rope(s->k + (size_t)t * KV, hp->n_head_kv, hd, hp->n_rot, s->pos + t,
-				hp->rope_base, hp->rope_mode, m->rope_freqs);
-		}
+		for (int t = 0; t < nb; t++)
+			rope_qk(m, l, s->q + (size_t)t * Q, s->k + (size_t)t * KV, s->pos + t);
 		kt_quantize_row(s->kv_type, s->k, kc, (int64_t)nb * KV);
 		kt_quantize_row(s->kv_type, s->v, vc, (int64_t)nb * KV);
 		struct attn_job job = {s, NULL, li, s->pos, nb};
@@ -959,19 +1090,15 @@ int session_decode_batch(struct session *const *ss, const int32_t *tokens, int n
 	}
 	/* the batch's activations live in the first session's buffers (sized
 	 * for SESSION_BATCH tokens); each token's K/V go to its own cache */
-	int E = hp->n_embd, hd = hp->head_dim;
+	int hd = hp->head_dim;
 	int Q = hp->n_head * hd, KV = hp->n_head_kv * hd;
-	for (int t = 0; t < n; t++)
-		mat_row(&m->tok_embd, tokens[t], b->x + (size_t)t * E);
+	embed_tokens(m, tokens, n, b->x);
 	for (int li = 0; li < hp->n_layer; li++) {
 		const struct layer *l = &m->layers[li];
 		block_qkv(b, l, n);
 		for (int t = 0; t < n; t++) {
 			struct session *s = ss[t];
-			kt_rope(b->q + (size_t)t * Q, hp->n_head, hd, hp->n_rot, s->pos, hp->rope_base,
-				hp->rope_mode, m->rope_freqs);
-			kt_rope(b->k + (size_t)t * KV, hp->n_head_kv, hd, hp->n_rot, s->pos,
-				hp->rope_base, hp->rope_mode, m->rope_freqs);
+			rope_qk(m, l, b->q + (size_t)t * Q, b->k + (size_t)t * KV, s->pos);
 			char *kc = s->k_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
 			char *vc = s->v_cache + ((size_t)li * s->n_ctx + s->pos) * s->kv_row;
 			kt_quantize_row(s->kv_type, b->k + (size_t)t * KV, kc, KV);

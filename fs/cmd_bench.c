@@ -453,8 +453,10 @@ static int bench_decoder(struct model *m, struct kt_pool *pool, int n_prompt, in
 		hi = frac[r] > hi ? frac[r] : hi;
 	}
 	double frac_m = median(frac, runs);
-	/* 2 FLOPs per weight per token: the matrix products dominate prefill */
-	double gflops = 2.0 * (double)model_matmul_params(m) * pp_m / 1e9;
+	/* 2 FLOPs per weight per token (the matrix products dominate prefill);
+	 * the output matrix only for the last token */
+	const double per_tok = (double)(model_matmul_params(m) - model_output_params(m));
+	double gflops = 2.0 * (per_tok + (double)model_output_params(m) / n_prompt) * pp_m / 1e9;
 	printf("bandwidth  %.2f GB/s measured (read, %d threads; median of %d runs)\n", bw_m / 1e9,
 	       kt_pool_threads(pool), runs);
 	printf("prefill    %d tokens: %.1f tok/s = %.1f GFLOP/s in matrix products (median)\n", n_prompt,

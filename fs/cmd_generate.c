@@ -19,7 +19,7 @@ static void usage(FILE *f)
 		"usage: seekfs generate -m MODEL.gguf [-p PROMPT] [--chat] [--system TEXT]\n"
 		"                       [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
 		"                       [--repeat-penalty R] [--seed S] [-c CTX] [-t THREADS]\n"
-		"  -m FILE            the model (GGUF: llama or qwen2 architecture)\n"
+		"  -m FILE            the model (GGUF: llama, qwen2 or gemma3 architecture)\n"
 		"  -p TEXT            the prompt (default: empty, generation starts from BOS)\n"
 		"  --chat             wrap the prompt in the model's chat template\n"
 		"  --system TEXT      a system message (with --chat; default: the template's own, if any)\n"

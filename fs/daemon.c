@@ -251,7 +251,7 @@ static void gguf_arch(const char *path, char *arch, size_t n)
 
 static int is_generator_arch(const char *a)
 {
-	return !strcmp(a, "llama") || !strcmp(a, "qwen2");
+	return !strcmp(a, "llama") || !strcmp(a, "qwen2") || !strcmp(a, "gemma3");
 }
 
 /* A model name as written into models/generator: a file in STORE/models,
@@ -434,7 +434,7 @@ void daemon_model_changed(struct daemon *d, const char *name)
 	pthread_cond_broadcast(&d->cv_model);
 	pthread_mutex_unlock(&d->mu);
 	if (!is_generator_arch(arch) && strcmp(arch, "bert"))
-		daemon_error(d, "models/%s: architecture %s is neither a generator (llama, qwen2) "
+		daemon_error(d, "models/%s: architecture %s is neither a generator (llama, qwen2, gemma3) "
 				"nor an embedder (bert)", name, arch);
 }
 
@@ -479,7 +479,7 @@ int daemon_model_set(struct daemon *d, const char *which, const char *text, size
 	if (!arch[0] || (gen && !is_generator_arch(arch)) || (!gen && strcmp(arch, "bert"))) {
 		snprintf(err, errsz, "%s: %s", name,
 			 !arch[0] ? "not a valid GGUF file" :
-			 gen ? "not a generator model (llama or qwen2)" : "not an embedding model (bert)");
+			 gen ? "not a generator model (llama, qwen2 or gemma3)" : "not an embedding model (bert)");
 		daemon_error(d, "%s not changed: %s", which, err);
 		return -EINVAL;
 	}
@@ -682,7 +682,7 @@ int daemon_start(const struct daemon_opts *o, struct mount *m, struct daemon **o
 	}
 	pick_generator(d, gen, d->gen_want, sizeof d->gen_want);
 	if (!d->gen_want[0])
-		daemon_error(d, "no generator model: copy a GGUF (llama or qwen2) into models/");
+		daemon_error(d, "no generator model: copy a GGUF (llama, qwen2 or gemma3) into models/");
 	resume_queries(d);
 	if (pipe2(d->stop_pipe, O_CLOEXEC)) {
 		snprintf(err, errsz, "pipe: %s", strerror(errno));

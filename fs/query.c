@@ -384,16 +384,16 @@ static int gen_prepare(struct run *r, struct genmodel *g, struct gen *gn)
 		if (!prompt)
 			goto nomem;
 		size_t pl = strlen(prompt);
-		int at = 0;
-		if (tok_add_bos(tk) && tok_bos(tk) >= 0 &&
-		    !(tmpl != CHAT_NONE && tok_find(tk, "<|begin_of_text|>") >= 0 &&
-		      !strncmp(prompt, "<|begin_of_text|>", 17)))
-			at = 1;
+		/* BOS when the model asks for one, unless the template wrote it
+		 * (llama3's <|begin_of_text|>, gemma's <bos>) */
+		int at = tok_add_bos(tk) && tok_bos(tk) >= 0;
 		free(toks);
 		int64_t k = tok_encode_alloc(tk, prompt, pl, tmpl != CHAT_NONE, at, &toks);
 		if (k == -ENOMEM)
 			goto nomem;
-		if (at && k >= 0)
+		if (at && k > 0 && toks[1] == tok_bos(tk))
+			memmove(toks, toks + 1, (size_t)k * sizeof *toks), at = 0;
+		else if (at && k >= 0)
 			toks[0] = tok_bos(tk);
 		if (k < 0 || k > INT32_MAX - 1) {
 			snprintf(r->err, sizeof r->err, "cannot tokenize the prompt");
@@ -834,7 +834,7 @@ static void run_query(struct daemon *d, struct query *q)
 		usleep(50000);
 	}
 	if (!g) {
-		snprintf(r.err, sizeof r.err, "no generator model: copy a GGUF (llama or qwen2) into "
+		snprintf(r.err, sizeof r.err, "no generator model: copy a GGUF (llama, qwen2 or gemma3) into "
 				 "models/ or write a model's name into models/generator");
 		goto done;
 	}

@@ -191,6 +191,11 @@ void kt_softmax(float *x, int n);
  * cost outside the matrix products otherwise. */
 void kt_swiglu(float *gate, const float *up, int n);
 void kt_swiglu_isa(enum kt_isa isa, float *gate, const float *up, int n);
+/* gate[i] = gelu(gate[i]) * up[i] with GELU's tanh form (Gemma's
+ * feed-forward): g/2 (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))), computed
+ * as g / (1 + exp(-2 sqrt(2/pi) (...))); expf or kt_exp8, as kt_swiglu. */
+void kt_geglu(float *gate, const float *up, int n);
+void kt_geglu_isa(enum kt_isa isa, float *gate, const float *up, int n);
 /* x[i] = x[i]/2 (1 + erf(x[i] / sqrt 2)), GELU as BERT models are trained
  * with. The scalar reference uses erff; AVX2 a rational approximation of
  * erf within 4e-7 of it. */

@@ -1,5 +1,5 @@
 /*
- * test_forward: the llama and qwen2 forward passes, on small models with
+ * test_forward: the llama, qwen2 and gemma3 forward passes, on small models with
  * deterministic random weights, against logits from an independent float64
  * implementation (tools/ref_forward.py) committed in tests/data/forward/.
  *
@@ -44,13 +44,21 @@ struct cfg {
 	int tied;         /* no output.weight: logits use token_embd.weight */
 	int write_n_rot;  /* write <arch>.rope.dimension_count (llama files do) */
 	const char *pre;  /* tokenizer.ggml.pre */
+	/* gemma3: q/k and post norms, a sliding window of n_swa positions on
+	 * layers 0-4 (layer 5 sees all, its RoPE scaled linearly by
+	 * rope_scale), attention.key_length written */
+	int gemma, n_swa;
+	float rope_scale;
 };
 
 static const struct cfg CFGS[] = {
 	/* GQA 2:1, separate output matrix, RoPE NORM (pairs 2i, 2i+1). */
-	{ "llama", 256, 2, 4, 2, 64, 512, 10000.0f, 1e-5f, 0, 0, 1, "smollm" },
+	{ "llama", 256, 2, 4, 2, 64, 512, 10000.0f, 1e-5f, 0, 0, 1, "smollm", 0, 0, 1.0f },
 	/* GQA 4:1, q/k/v biases, tied output, RoPE NEOX (pairs i, i+d/2). */
-	{ "qwen2", 256, 2, 8, 2, 32, 512, 1000000.0f, 1e-6f, 1, 1, 0, "qwen2" },
+	{ "qwen2", 256, 2, 8, 2, 32, 512, 1000000.0f, 1e-6f, 1, 1, 0, "qwen2", 0, 0, 1.0f },
+	/* GQA 4:1, tied output, NEOX, 6 layers: five over a window of 4 of the
+	 * 12 positions (RoPE base 10000), the last over all (base 1e6 / 8). */
+	{ "gemma3", 256, 6, 4, 1, 64, 512, 1000000.0f, 1e-6f, 0, 1, 0, "default", 1, 4, 8.0f },
 };
 
 /* Vocabulary: the 256 byte-level BPE symbols (GPT-2 byte-to-unicode, in
@@ -239,6 +247,13 @@ static void write_model(const struct cfg *c, enum kt_type wt, const char *path,
 	rc |= gguf_w_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->eps);
 	if (c->write_n_rot)
 		rc |= gguf_w_u32(w, KEY("rope.dimension_count"), (uint32_t)c->head_dim);
+	if (c->gemma) {
+		rc |= gguf_w_u32(w, KEY("attention.key_length"), (uint32_t)c->head_dim);
+		rc |= gguf_w_u32(w, KEY("attention.value_length"), (uint32_t)c->head_dim);
+		rc |= gguf_w_u32(w, KEY("attention.sliding_window"), (uint32_t)c->n_swa);
+		rc |= gguf_w_str(w, KEY("rope.scaling.type"), "linear");
+		rc |= gguf_w_f32(w, KEY("rope.scaling.factor"), c->rope_scale);
+	}
 #undef KEY
 	rc |= gguf_w_u32(w, "general.quantization_version", 2);
 	T_REQUIRE(rc == 0, "writing metadata");
@@ -258,10 +273,16 @@ static void write_model(const struct cfg *c, enum kt_type wt, const char *path,
 			{ "attn_v.bias", KV, 0 },     { "attn_output.weight", E, Q },
 			{ "ffn_norm.weight", E, 0 },  { "ffn_gate.weight", F, E },
 			{ "ffn_up.weight", F, E },    { "ffn_down.weight", E, F },
+			{ "attn_q_norm.weight", c->head_dim, 0 },
+			{ "attn_k_norm.weight", c->head_dim, 0 },
+			{ "post_attention_norm.weight", E, 0 },
+			{ "post_ffw_norm.weight", E, 0 },
 		};
 		for (size_t j = 0; j < sizeof t / sizeof t[0]; j++) {
 			int is_bias = strstr(t[j].suffix, ".bias") != NULL;
-			if (is_bias && !c->qkv_bias)
+			int gemma_only = strstr(t[j].suffix, "q_norm") || strstr(t[j].suffix, "k_norm") ||
+					 strstr(t[j].suffix, "post_");
+			if ((is_bias && !c->qkv_bias) || (gemma_only && !c->gemma))
 				continue;
 			snprintf(name, sizeof name, "blk.%d.%s", l, t[j].suffix);
 			if (omit && !strcmp(omit, name))
@@ -385,7 +406,8 @@ static double rel_err(const float *a, const float *b, size_t n, size_t *where)
 static void check_hparams(const struct model *m, const struct cfg *c, const char *path)
 {
 	const struct model_hparams *hp = model_hparams(m);
-	T_CHECK(hp->arch == (!strcmp(c->arch, "llama") ? ARCH_LLAMA : ARCH_QWEN2), "%s", path);
+	T_CHECK(hp->arch == (!strcmp(c->arch, "llama") ? ARCH_LLAMA :
+			     !strcmp(c->arch, "qwen2") ? ARCH_QWEN2 : ARCH_GEMMA3), "%s", path);
 	T_CHECK(hp->n_vocab == N_VOCAB && hp->n_embd == c->n_embd && hp->n_layer == c->n_layer &&
 			hp->n_head == c->n_head && hp->n_head_kv == c->n_head_kv &&
 			hp->head_dim == c->head_dim && hp->n_ff == c->n_ff &&
@@ -393,7 +415,7 @@ static void check_hparams(const struct model *m, const struct cfg *c, const char
 		"%s: hparams vocab %d embd %d layer %d head %d/%d head_dim %d ff %d rot %d", path,
 		hp->n_vocab, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim,
 		hp->n_ff, hp->n_rot);
-	T_CHECK(hp->rope_mode == (c->qkv_bias ? KT_ROPE_NEOX : KT_ROPE_NORM), "%s: rope mode %d",
+	T_CHECK(hp->rope_mode == (strcmp(c->arch, "llama") ? KT_ROPE_NEOX : KT_ROPE_NORM), "%s: rope mode %d",
 		path, (int)hp->rope_mode);
 	T_CHECK(hp->rope_base == c->rope_base && hp->norm_eps == c->eps,
 		"%s: rope base %g eps %g", path, hp->rope_base, hp->norm_eps);

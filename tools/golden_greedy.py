@@ -6,9 +6,12 @@ are compared with on real models.
 For one GGUF and one user message it:
   1. renders the model's own chat template (tokenizer.chat_template, Jinja,
      add_generation_prompt=True) the way llama-cpp-python does (sandboxed
-     Jinja2 with bos_token / eos_token defined);
+     Jinja2 with bos_token / eos_token defined); a GGUF converted without
+     its template takes the one given with --template (the model family's
+     published template, e.g. tests/data/chat/gemma3-it.jinja);
   2. tokenizes the rendered prompt with llama.cpp, special tokens parsed and
-     BOS added only if the model asks for it (tokenizer.ggml.add_bos_token);
+     BOS added only if the model asks for it (tokenizer.ggml.add_bos_token)
+     and the rendered text does not already start with it;
   3. decodes greedily (argmax, no penalties) for --n-predict tokens with
      n_threads=2, evaluating one token per step and keeping every step's
      logits; generation does not stop at an end-of-generation token, so
@@ -22,8 +25,10 @@ float rounding decides. Logits come from llama.cpp's CPU backend, which
 quantises activations to 8 bits for quantised matrix products.
 
 Usage:
-  tools/golden_greedy.py MODEL.gguf [--prompt TEXT] [--n-predict 128]
-                         [--out tests/data/golden]
+  tools/golden_greedy.py MODEL.gguf [--prompt TEXT | --prompt-file FILE]
+                         [--n-predict 128] [--n-ctx 512] [--template FILE.jinja]
+                         [--tag TAG] [--out tests/data/golden]
+The file is <model file stem>[.TAG].greedy.json.
 """
 import argparse
 import datetime
@@ -66,6 +71,10 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--prompt", default=DEFAULT_PROMPT)
     ap.add_argument("--n-predict", type=int, default=128)
+    ap.add_argument("--template", help="Jinja chat template for a GGUF without one")
+    ap.add_argument("--prompt-file", help="the user message, read from a file")
+    ap.add_argument("--n-ctx", type=int, default=512)
+    ap.add_argument("--tag", help="a second golden file of the same model: STEM.TAG.greedy.json")
     ap.add_argument("--out", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "golden"))
     a = ap.parse_args()
@@ -73,12 +82,20 @@ def main():
     import llama_cpp
     from llama_cpp import Llama
 
-    llm = Llama(model_path=a.model, n_ctx=512, n_batch=512, n_threads=2,
+    if a.prompt_file:
+        with open(a.prompt_file, encoding="utf-8") as f:
+            a.prompt = f.read()
+    llm = Llama(model_path=a.model, n_ctx=a.n_ctx, n_batch=a.n_ctx, n_threads=2,
                 n_threads_batch=2, logits_all=True, seed=0, verbose=False)
     md = llm.metadata
     tmpl = md.get("tokenizer.chat_template")
+    tmpl_source = "tokenizer.chat_template"
+    if not tmpl and a.template:
+        with open(a.template, encoding="utf-8") as f:
+            tmpl = f.read()
+        tmpl_source = os.path.basename(a.template)
     if not tmpl:
-        sys.exit(f"{a.model}: no tokenizer.chat_template in the GGUF")
+        sys.exit(f"{a.model}: no tokenizer.chat_template in the GGUF (give one with --template)")
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
 
     def piece(i):
@@ -91,8 +108,10 @@ def main():
     messages = [{"role": "user", "content": a.prompt}]
     text = render_template(tmpl, messages, bos, eos)
     # add_bos=True lets llama.cpp add BOS when, and only when, the model's
-    # tokenizer.ggml.add_bos_token asks for it.
-    prompt_ids = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+    # tokenizer.ggml.add_bos_token asks for it; a template that writes BOS
+    # itself (Gemma's) already has it.
+    add_bos = not (bos and text.startswith(bos))
+    prompt_ids = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
     llm.reset()
     llm.eval(prompt_ids)
@@ -124,6 +143,7 @@ def main():
         "general_name": md.get("general.name"),
         "architecture": md.get("general.architecture"),
         "tokenizer_pre": md.get("tokenizer.ggml.pre"),
+        "chat_template": tmpl_source,
         "messages": messages,
         "add_generation_prompt": True,
         "prompt_text": text,
@@ -143,13 +163,13 @@ def main():
                 llama_cpp, "llama_version") else None,
             "system_info": llama_cpp.llama_print_system_info().decode().strip(),
             "n_threads": 2,
-            "n_ctx": 512,
+            "n_ctx": a.n_ctx,
             "eval": "prompt in one batch, then one token per step",
         },
         "date": datetime.date.today().isoformat(),
     }
     os.makedirs(a.out, exist_ok=True)
-    path = os.path.join(a.out, stem + ".greedy.json")
+    path = os.path.join(a.out, stem + (f".{a.tag}" if a.tag else "") + ".greedy.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, ensure_ascii=False)
         f.write("\n")

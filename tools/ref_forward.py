@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference forward pass for tests/test_forward.c: an independent numpy
-implementation of the llama and qwen2 architectures in float64, reading
-GGUF files the way llama.cpp does.
+implementation of the llama, qwen2 and gemma3 architectures in float64,
+reading GGUF files the way llama.cpp does.
 
   tools/ref_forward.py GGUF_DIR [--out tests/data/forward]
       For every GGUF_DIR/*.gguf (written by `test_forward --write-only
@@ -29,6 +29,20 @@ Semantics followed (llama.cpp's llm_build_llama / llm_build_qwen2):
   - SwiGLU FFN: W_down (silu(W_gate h) * W_up h); residual adds around both.
   - output_norm, then output.weight, or token_embd.weight when the file
     has no output.weight (tied embeddings).
+  gemma3 (llama.cpp's llm_build_gemma3_iswa, Google's gemma_pytorch):
+  - the embedding row times sqrt(n_embd); head size attention.key_length;
+  - q and k RMSNorm-ed per head (attn_q_norm, attn_k_norm) before the NEOX
+    RoPE; queries scaled by 1/sqrt(head_dim) (1/sqrt(n_embd/n_head) for the
+    62-layer 27B);
+  - layer l with l % 6 < 5 attends over a sliding window: query i sees keys
+    j with i - j < attention.sliding_window, and rotates with base 10000;
+    the others see every earlier key and rotate with rope.freq_base and the
+    linear rope.scaling.factor f (theta = pos / f * base^(-2i/n_rot));
+  - the attention's output (after attn_output) and the feed-forward's
+    (after ffn_down) RMSNorm-ed (post_attention_norm, post_ffw_norm) before
+    the residual adds; the feed-forward is W_down (gelu(W_gate h) * W_up h)
+    with GELU's tanh form; norm weights are used as stored (the GGUF
+    already holds Gemma's 1 + w).
 
 Golden file: one ASCII header line
   seekfs-forward-logits 1 model=NAME n_tokens=12 n_vocab=V tokens=a,b,...
@@ -61,18 +75,24 @@ class Model:
         r = GGUFReader(path)
         self.path = path
         self.arch = field(r, "general.architecture")
-        if self.arch not in ("llama", "qwen2"):
-            raise SystemExit(f"{path}: architecture {self.arch} is not llama or qwen2")
+        if self.arch not in ("llama", "qwen2", "gemma3"):
+            raise SystemExit(f"{path}: architecture {self.arch} is not llama, qwen2 or gemma3")
         a = self.arch
+        self.gemma = a == "gemma3"
         self.n_embd = int(field(r, f"{a}.embedding_length"))
         self.n_layer = int(field(r, f"{a}.block_count"))
         self.n_head = int(field(r, f"{a}.attention.head_count"))
         self.n_head_kv = int(field(r, f"{a}.attention.head_count_kv", self.n_head))
-        self.head_dim = self.n_embd // self.n_head
+        self.head_dim = int(field(r, f"{a}.attention.key_length", self.n_embd // self.n_head))
         self.n_rot = int(field(r, f"{a}.rope.dimension_count", self.head_dim))
         self.base = float(field(r, f"{a}.rope.freq_base", 10000.0))
         self.eps = float(field(r, f"{a}.attention.layer_norm_rms_epsilon"))
-        self.neox = a == "qwen2"
+        self.neox = a in ("qwen2", "gemma3")
+        self.n_swa = int(field(r, f"{a}.attention.sliding_window", 0)) if self.gemma else 0
+        stype = field(r, f"{a}.rope.scaling.type", "none")
+        self.rope_factor = float(field(r, f"{a}.rope.scaling.factor", 1.0)) if stype == "linear" else 1.0
+        if stype not in ("none", "linear"):
+            raise SystemExit(f"{path}: rope scaling {stype} is not supported here")
         crc = 0
         self.w = {}
         for t in r.tensors:
@@ -88,12 +108,14 @@ class Model:
     def rmsnorm(self, x, w):
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w
 
-    def rope(self, x, pos):
-        """x: (T, heads, head_dim); rotated copy."""
+    def rope(self, x, pos, base=None):
+        """x: (T, heads, head_dim); rotated copy. pos may be fractional
+        (linear scaling)."""
         x = x.copy()
         half = self.n_rot // 2
         i = np.arange(half, dtype=np.float64)
-        theta = pos[:, None] * self.base ** (-2.0 * i / self.n_rot)  # (T, half)
+        base = self.base if base is None else base
+        theta = pos[:, None] * base ** (-2.0 * i / self.n_rot)  # (T, half)
         c, s = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
         if self.neox:
             a, b = x[..., :half].copy(), x[..., half:self.n_rot].copy()
@@ -111,8 +133,14 @@ class Model:
         pos = np.arange(T, dtype=np.float64)
         mask = np.triu(np.full((T, T), -np.inf), 1)
         x = w["token_embd.weight"][tokens]
+        if self.gemma:
+            x = x * np.sqrt(self.n_embd)
+        ii, jj = np.arange(T)[:, None], np.arange(T)[None, :]
+        window = np.where(ii - jj >= self.n_swa, -np.inf, 0.0) if self.n_swa else 0.0
+        qscale = 1.0 / np.sqrt(self.n_embd // H if self.n_layer == 62 else D)
         for l in range(self.n_layer):
             p = f"blk.{l}."
+            swa = self.gemma and self.n_swa > 0 and l % 6 < 5
             h = self.rmsnorm(x, w[p + "attn_norm.weight"])
             q = h @ w[p + "attn_q.weight"].T
             k = h @ w[p + "attn_k.weight"].T
@@ -121,21 +149,37 @@ class Model:
                 q = q + w[p + "attn_q.bias"]
                 k = k + w[p + "attn_k.bias"]
                 v = v + w[p + "attn_v.bias"]
-            q = self.rope(q.reshape(T, H, D), pos)
-            k = self.rope(k.reshape(T, K, D), pos)
+            q, k = q.reshape(T, H, D), k.reshape(T, K, D)
+            if self.gemma:
+                q = self.rmsnorm(q, w[p + "attn_q_norm.weight"])
+                k = self.rmsnorm(k, w[p + "attn_k_norm.weight"])
+            if swa:
+                q, k = self.rope(q, pos, 10000.0), self.rope(k, pos, 10000.0)
+            else:
+                q, k = self.rope(q, pos / self.rope_factor), self.rope(k, pos / self.rope_factor)
             v = v.reshape(T, K, D)
             out = np.empty((T, H, D))
             for hh in range(H):
                 kv = hh // (H // K)
-                s = q[:, hh] @ k[:, kv].T / np.sqrt(D) + mask
+                s = q[:, hh] @ k[:, kv].T * qscale + mask + (window if swa else 0.0)
                 s = np.exp(s - s.max(axis=1, keepdims=True))
                 s /= s.sum(axis=1, keepdims=True)
                 out[:, hh] = s @ v[:, kv]
-            x = x + out.reshape(T, H * D) @ w[p + "attn_output.weight"].T
+            a = out.reshape(T, H * D) @ w[p + "attn_output.weight"].T
+            if self.gemma:
+                a = self.rmsnorm(a, w[p + "post_attention_norm.weight"])
+            x = x + a
             h = self.rmsnorm(x, w[p + "ffn_norm.weight"])
             g = h @ w[p + "ffn_gate.weight"].T
             u = h @ w[p + "ffn_up.weight"].T
-            x = x + (g / (1.0 + np.exp(-g)) * u) @ w[p + "ffn_down.weight"].T
+            if self.gemma:
+                act = 0.5 * g * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (g + 0.044715 * g ** 3)))
+            else:
+                act = g / (1.0 + np.exp(-g))
+            f = (act * u) @ w[p + "ffn_down.weight"].T
+            if self.gemma:
+                f = self.rmsnorm(f, w[p + "post_ffw_norm.weight"])
+            x = x + f
         x = self.rmsnorm(x, w["output_norm.weight"])
         out_w = w.get("output.weight", w["token_embd.weight"])
         return x @ out_w.T  # (T, n_vocab)

@@ -94,6 +94,30 @@ void kt_swiglu(float *gate, const float *up, int n)
 	kt_swiglu_isa(kt_cpu_isa(), gate, up, n);
 }
 
+/* gelu_tanh(g) = g/2 (1 + tanh(z)) with z = sqrt(2/pi) (g + 0.044715 g^3),
+ * written g / (1 + exp(-2z)) */
+static void geglu_scalar(float *gate, const float *up, int n)
+{
+	for (int i = 0; i < n; i++) {
+		float g = gate[i];
+		float z = 0.7978845608f * (g + 0.044715f * g * g * g);
+		gate[i] = g / (1.0f + expf(-2.0f * z)) * up[i];
+	}
+}
+
+void kt_geglu_isa(enum kt_isa isa, float *gate, const float *up, int n)
+{
+	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2())
+		kt_geglu_avx2(gate, up, n);
+	else
+		geglu_scalar(gate, up, n);
+}
+
+void kt_geglu(float *gate, const float *up, int n)
+{
+	kt_geglu_isa(kt_cpu_isa(), gate, up, n);
+}
+
 void kt_rope(float *x, int n_heads, int head_dim, int n_rot, int pos,
 	     float base, enum kt_rope_mode mode, const float *freq_factors)
 {

@@ -41,6 +41,28 @@ void kt_swiglu_avx2(float *gate, const float *up, int64_t n)
 	}
 }
 
+/* gelu_tanh(g) u = g / (1 + exp(-2 sqrt(2/pi) (g + 0.044715 g^3))) u */
+static inline __m256 geglu8(__m256 g, __m256 u)
+{
+	const __m256 g3 = _mm256_mul_ps(_mm256_mul_ps(g, g), g);
+	const __m256 z = _mm256_mul_ps(_mm256_set1_ps(0.7978845608f),
+				       _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), g3, g));
+	const __m256 e = kt_exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), z));
+	return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+void kt_geglu_avx2(float *gate, const float *up, int64_t n)
+{
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(gate + i, geglu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+	if (i < n) {
+		const __m256i m = kt_mask8((int)(n - i));
+		_mm256_maskstore_ps(gate + i, m,
+				    geglu8(_mm256_maskload_ps(gate + i, m), _mm256_maskload_ps(up + i, m)));
+	}
+}
+
 static inline double hsum_pd(__m256d v)
 {
 	__m128d r = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));

@@ -285,6 +285,7 @@ int kt_pdot_needs_xsum(enum kt_type t);
  * its vector exp, kt_layernorm. */
 void kt_gelu_avx2(float *x, int64_t n);
 void kt_swiglu_avx2(float *gate, const float *up, int64_t n);
+void kt_geglu_avx2(float *gate, const float *up, int64_t n);
 void kt_layernorm_avx2(float *out, const float *x, const float *w, const float *b, int n,
 		       float eps);
 
