@@ -217,15 +217,22 @@ static void mm_rows(const struct mm_part *p, int64_t r0, int64_t r1, const uint8
  * MV_MIN_TAKE_BYTES of weights and never past the end of its part: long
  * stretches of memory first, shorter ones as the product runs out, so
  * the threads finish close together. */
+/* The index of the part unit u of the shared counter belongs to. */
+static int part_of(const struct mm_ctx *c, int64_t u)
+{
+	int k = 0;
+	while (k + 1 < c->n && u >= c->part[k + 1].u0)
+		k++;
+	return k;
+}
+
 static void mv_task(struct mm_ctx *c, int nth)
 {
 	int64_t u = atomic_load_explicit(&c->next, memory_order_relaxed);
 	for (;;) {
 		if (u >= c->units)
 			break;
-		int k = 0;
-		while (k + 1 < c->n && u >= c->part[k + 1].u0)
-			k++;
+		const int k = part_of(c, u);
 		const struct mm_part *p = &c->part[k];
 		const int64_t pend = k + 1 < c->n ? c->part[k + 1].u0 : c->units;
 		int64_t take = (c->units - u) / (4 * (int64_t)nth);
@@ -257,10 +264,7 @@ static void mm_task(void *arg, int ith, int nth)
 		const int64_t u = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
 		if (u >= c->units)
 			break;
-		int k = 0;
-		while (k + 1 < c->n && u >= c->part[k + 1].u0)
-			k++;
-		const struct mm_part *p = &c->part[k];
+		const struct mm_part *p = &c->part[part_of(c, u)];
 		const int64_t rows = p->w->rows;
 		const int64_t start = (u - p->u0) * p->chunk;
 		const int64_t end = start + p->chunk < rows ? start + p->chunk : rows;
