@@ -229,17 +229,28 @@ static int ends_with(const char *s, const char *suffix)
 	return l >= k && !strcmp(s + l - k, suffix);
 }
 
-/* The attribute timeout of n. Files in queries/ change behind the mount
- * and are never cached, nor are status/ files or the model files. The
- * root and status/ never change, and the queries/ folder's own attributes
- * change as docs/'s do: they are cached like docs/, which spares a GETATTR
- * of each folder on every path walk through it (default_permissions checks
- * them). Listings are never cached, so names still show at once. */
+/* The attribute timeout of n. Results in queries/ change behind the
+ * mount and are never cached, nor are status/ files or the model files.
+ * The root and status/ never change, and the queries/ folder's own
+ * attributes change as docs/'s do: they are cached like docs/, which
+ * spares a GETATTR of each folder on every path walk through it
+ * (default_permissions checks them). Listings are never cached, so names
+ * still show at once. A request in queries/ (qname_ttl) changes only as
+ * a docs/ file does: through the mount, where the kernel sees it, or
+ * behind it. */
 static double ttl(const struct node *n)
 {
 	if (n->kind == N_ROOT || n->kind == N_STATUS_DIR || (n->is_static && n->kind == N_PASS))
 		return TTL_PASS;
 	return n->kind == N_PASS && n->tree != T_QUERIES ? TTL_PASS : 0.0;
+}
+
+/* The timeout of the name and attributes of name in queries/: a request
+ * is cached like a docs/ file (ls -l of a queue of requests then asks
+ * nothing per name); its results and hidden files never are. */
+static double qname_ttl(const char *name)
+{
+	return daemon_query_kind(name) == QN_REQUEST ? TTL_PASS : 0.0;
 }
 
 static void proc_path(int fd, char *buf, size_t n)
@@ -737,7 +748,7 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 	}
 	e->ino = ino_of(m, n);
 	e->generation = n->gen;
-	e->attr_timeout = e->entry_timeout = ttl(n);
+	e->attr_timeout = e->entry_timeout = dir->tree == T_QUERIES ? qname_ttl(name) : ttl(n);
 	return 0;
 }
 
@@ -969,10 +980,16 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = fstat(OF(fi)->fd, &st) ? -errno : 0;
 	else
 		rc = node_attr(m, n, &st);
+	double t = ttl(n);
+	if (!rc && n->tree == T_QUERIES && n->bname) {
+		pthread_mutex_lock(&m->mu);
+		t = qname_ttl(n->bname);
+		pthread_mutex_unlock(&m->mu);
+	}
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, ttl(n));
+		fuse_reply_attr(req, &st, t);
 }
 
 /* The hooks for a change of a file's content that is not a write. */
