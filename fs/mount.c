@@ -27,8 +27,8 @@
  * descriptor too while the file is open (fstat of an open file whose name
  * was removed or reused still reaches it), and for good once it has more
  * than one name through the mount (a link, or an unlink of one of its
- * names): those are few. A node's generation is a counter, so a reused address never repeats a
- * (nodeid, generation) pair. Users see the backing st_ino; virtual files
+ * names): those are few. A node's generation is a counter, so a reused
+ * address never repeats a (nodeid, generation) pair. Users see the backing st_ino; virtual files
  * show numbers from VIRT_INO, far above any a real file system hands out.
  *
  * Callbacks never wait on the daemon: daemon_* return at once. What the
@@ -478,28 +478,41 @@ static void node_forget(struct mount *m, struct node *node, uint64_t n)
 
 static void attr_virtual(struct mount *m, struct node *n, struct stat *st);
 
+/* The link in the node table that holds (or would hold) the node of file
+ * (dev, ino) of tree: *slot is that node, or NULL. Under mount.mu. */
+static struct node **node_slot_locked(struct mount *m, enum tree tree, dev_t dev, ino_t ino)
+{
+	struct node **pp = &m->buckets[node_hash(tree, dev, ino, m->n_buckets)];
+	while (*pp && ((*pp)->tree != tree || (*pp)->dev != dev || (*pp)->ino != ino))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
 /* A name in dir found to be (dev, ino) by a rename through the mount:
  * the node of that file, if the kernel has one, takes it. */
 static void node_renamed(struct mount *m, struct node *dir, dev_t dev, ino_t ino, const char *name)
 {
 	pthread_mutex_lock(&m->mu);
-	for (struct node *p = m->buckets[node_hash(dir->tree, dev, ino, m->n_buckets)]; p;
-	     p = p->hnext)
-		if (p->tree == dir->tree && p->dev == dev && p->ino == ino && p->bname &&
-		    (p->parent != dir || strcmp(p->bname, name))) {
-			char *c = strdup(name);
-			if (c)
-				node_place_locked(p, dir, c);
-		}
+	struct node *p = *node_slot_locked(m, dir->tree, dev, ino);
+	if (p && p->bname && (p->parent != dir || strcmp(p->bname, name))) {
+		char *c = strdup(name);
+		if (c)
+			node_place_locked(p, dir, c);
+	}
 	pthread_mutex_unlock(&m->mu);
 }
 
 /* Named file n's folder, held until node_dir_put, and its name there,
- * copied; NULL when n holds a descriptor (see node_fd). */
-static struct node *node_dir_get(struct mount *m, struct node *n, char name[NAME_MAX + 1])
+ * copied. NULL when n holds a descriptor (see node_fd): *own is then a
+ * copy of it (it may go at a release), or -errno. */
+static struct node *node_dir_get(struct mount *m, struct node *n, char name[NAME_MAX + 1],
+				 int *own)
 {
 	pthread_mutex_lock(&m->mu);
 	if (n->fd >= 0) {
+		*own = fcntl(n->fd, F_DUPFD_CLOEXEC, 0);
+		if (*own < 0)
+			*own = -errno;
 		pthread_mutex_unlock(&m->mu);
 		return NULL;
 	}
@@ -534,18 +547,12 @@ static int node_fd(struct mount *m, struct node *n)
 	if (!n->bname)
 		return n->fd; /* a folder's, or a virtual node's -1: set for good */
 	char name[NAME_MAX + 1];
-	struct node *dir = node_dir_get(m, n, name);
-	if (!dir) { /* its own descriptor: a copy, as it may go at a release */
-		pthread_mutex_lock(&m->mu);
-		int fd = n->fd >= 0 ? fcntl(n->fd, F_DUPFD_CLOEXEC, 0) : -1;
-		int rc = fd >= 0 ? fd : n->fd >= 0 ? -errno : -EAGAIN;
-		pthread_mutex_unlock(&m->mu);
-		if (rc != -EAGAIN)
-			return rc;
-		return node_fd(m, n); /* released meanwhile: by name */
-	}
+	int fd;
+	struct node *dir = node_dir_get(m, n, name, &fd);
+	if (!dir)
+		return fd;
 	struct stat st;
-	int fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	node_dir_put(m, dir);
 	if (fd < 0)
 		return -errno;
@@ -606,15 +613,14 @@ static void pin_other_names(struct mount *m, struct node *dir, const char *name)
 	if (fd < 0)
 		return;
 	pthread_mutex_lock(&m->mu);
-	for (struct node *p = m->buckets[node_hash(dir->tree, st.st_dev, st.st_ino, m->n_buckets)];
-	     p; p = p->hnext)
-		if (p->tree == dir->tree && p->dev == st.st_dev && p->ino == st.st_ino && p->bname) {
-			p->pinned = 1;
-			if (p->fd < 0) {
-				p->fd = fd;
-				fd = -1;
-			}
+	struct node *p = *node_slot_locked(m, dir->tree, st.st_dev, st.st_ino);
+	if (p && p->bname) {
+		p->pinned = 1;
+		if (p->fd < 0) {
+			p->fd = fd;
+			fd = -1;
 		}
+	}
 	pthread_mutex_unlock(&m->mu);
 	if (fd >= 0)
 		close(fd);
@@ -635,17 +641,17 @@ static int node_attr(struct mount *m, struct node *n, struct stat *st)
 	}
 	if (n->bname) {
 		char name[NAME_MAX + 1];
-		struct node *dir = node_dir_get(m, n, name);
+		int fd, rc;
+		struct node *dir = node_dir_get(m, n, name, &fd);
 		if (dir) { /* by its name: one call */
-			int rc = fstatat(dir->fd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+			rc = fstatat(dir->fd, name, st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
 			node_dir_put(m, dir);
 			return rc ? rc : same_file(n, st);
 		}
-		int fd = node_fd(m, n);
 		if (fd < 0)
 			return fd;
-		int rc = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno : 0;
-		node_fd_put(n, fd);
+		rc = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+		close(fd);
 		return rc;
 	}
 	if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
@@ -690,24 +696,18 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 	char *bname = by_name ? strdup(name) : NULL;
 	struct node *n = by_name && !bname ? NULL : calloc(1, sizeof *n), *found = NULL;
 	pthread_mutex_lock(&m->mu);
-	size_t h = node_hash(dir->tree, e->attr.st_dev, e->attr.st_ino, m->n_buckets);
-	for (struct node **pp = &m->buckets[h]; *pp; pp = &(*pp)->hnext) {
-		struct node *p = *pp;
-		if (p->tree != dir->tree || p->dev != e->attr.st_dev || p->ino != e->attr.st_ino)
-			continue;
-		if (p->bname && p->fd < 0 && p->type != (e->attr.st_mode & S_IFMT)) {
-			/* a named file held by nothing was removed and its
-			 * inode number reused for a file of another type:
-			 * another file, another node */
-			*pp = p->hnext;
-			m->n_nodes--;
-			p->unhashed = 1;
-			p->hnext = m->stale;
-			m->stale = p;
-			break;
-		}
+	struct node **pp = node_slot_locked(m, dir->tree, e->attr.st_dev, e->attr.st_ino), *p = *pp;
+	if (p && p->bname && p->fd < 0 && p->type != (e->attr.st_mode & S_IFMT)) {
+		/* a named file held by nothing was removed and its inode
+		 * number reused for a file of another type: another file,
+		 * another node */
+		*pp = p->hnext;
+		m->n_nodes--;
+		p->unhashed = 1;
+		p->hnext = m->stale;
+		m->stale = p;
+	} else {
 		found = p;
-		break;
 	}
 	if (found) {
 		found->nlookup++;
@@ -729,8 +729,8 @@ static int pass_lookup(struct mount *m, struct node *dir, const char *name,
 		n->ino = e->attr.st_ino;
 		n->nlookup = 1;
 		n->gen = ++m->next_gen;
-		n->hnext = m->buckets[h];
-		m->buckets[h] = n;
+		n->hnext = *pp;
+		*pp = n;
 		if (++m->n_nodes > m->n_buckets)
 			table_grow(m);
 	}
@@ -850,6 +850,16 @@ static void ofile_destroy(struct ofile *of)
 	free(of->snap);
 	free(of->wbuf);
 	free(of);
+}
+
+/* A passthrough file open on named file n: n holds a descriptor of it
+ * until of is freed (node_pin). */
+static void ofile_pin(struct mount *m, struct ofile *of, struct node *n)
+{
+	if (n->bname) {
+		node_pin(m, n, of->fd, 0);
+		of->node = n;
+	}
 }
 
 static void ofile_free(struct mount *m, struct ofile *of)
@@ -1431,10 +1441,7 @@ static void open_pass(fuse_req_t req, struct node *n, struct fuse_file_info *fi,
 		close(fd);
 		return (void)fuse_reply_err(req, ENOMEM);
 	}
-	if (n->bname) {
-		node_pin(m, n, fd, 0);
-		of->node = n;
-	}
+	ofile_pin(m, of, n);
 	of->created = created;
 	if (n->tree != T_QUERIES && (created || (writable && (fi->flags & O_TRUNC))))
 		atomic_store(&of->written, 1);
@@ -1555,11 +1562,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		node_forget(m, node_of(m, e.ino), 1);
 		return (void)fuse_reply_err(req, ENOMEM);
 	}
-	struct node *n = node_of(m, e.ino);
-	if (n->bname) {
-		node_pin(m, n, fd, 0);
-		of->node = n;
-	}
+	ofile_pin(m, of, node_of(m, e.ino));
 	of->created = 1;
 	if (dir->tree != T_QUERIES)
 		atomic_store(&of->written, 1);
@@ -2260,16 +2263,12 @@ static void mount_free(struct mount *m)
 			next = n->hnext;
 			node_free(n);
 		}
-	while (zombies) {
-		struct node *next = zombies->hnext;
-		node_free(zombies);
-		zombies = next;
-	}
-	while (m->stale) {
-		struct node *next = m->stale->hnext;
-		node_free(m->stale);
-		m->stale = next;
-	}
+	struct node *lists[] = {zombies, m->stale};
+	for (int i = 0; i < 2; i++)
+		for (struct node *n = lists[i], *next; n; n = next) {
+			next = n->hnext;
+			node_free(n);
+		}
 	free(m->buckets);
 	free(m->groups);
 	struct node *top[] = {&m->docs, &m->queries, &m->models};
