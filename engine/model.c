@@ -1,9 +1,9 @@
 /*
  * Transformers read from GGUF: the decoders llama, qwen2 and gemma3
  * (generation, with a KV cache and batched prefill) and the encoder bert
- * (embeddings, bidirectional attention over whole sequences). Loading checks every
- * tensor's presence, type and shape; the forward passes run on the CPU
- * kernels.
+ * (embeddings, bidirectional attention over whole sequences). Loading
+ * checks every tensor's presence, type and shape; the forward passes run
+ * on the CPU kernels.
  *
  * Layout follows GGUF/llama.cpp conventions: a weight matrix has ne[0] = its
  * input dimension and ne[1] = its output dimension, i.e. row r of the
@@ -921,14 +921,32 @@ static void add_bias(float *x, const float *b, int nb, int n)
 			x[(size_t)t * n + i] += b[i];
 }
 
+/* RMSNorm of rows rows of n floats each, x into out (out may be x). */
+static void norm_rows(float *out, const float *x, const float *w, int rows, int n, float eps)
+{
+	for (int r = 0; r < rows; r++)
+		kt_rmsnorm(out + (size_t)r * n, x + (size_t)r * n, w, n, eps);
+}
+
+/* x += xb for the nb tokens of the batch, xb first RMSNorm-ed with
+ * post_norm when there is one (gemma3). */
+static void add_residual(struct session *b, const float *post_norm, int nb)
+{
+	const struct model_hparams *hp = &b->m->hp;
+	const size_t n = (size_t)nb * hp->n_embd;
+	if (post_norm)
+		norm_rows(b->xb, b->xb, post_norm, nb, hp->n_embd, hp->norm_eps);
+	for (size_t i = 0; i < n; i++)
+		b->x[i] += b->xb[i];
+}
+
 /* A block's input for the nb tokens in b->x: the attention norm, then q,
- * k and v with their biases. */
+ * k and v with their biases (and, gemma3, each head RMSNorm-ed). */
 static void block_qkv(struct session *b, const struct layer *l, int nb)
 {
 	const struct model_hparams *hp = &b->m->hp;
-	int E = hp->n_embd, hd = hp->head_dim;
-	for (int t = 0; t < nb; t++)
-		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->attn_norm, E, hp->norm_eps);
+	int hd = hp->head_dim;
+	norm_rows(b->xb, b->x, l->attn_norm, nb, hp->n_embd, hp->norm_eps);
 	const struct kt_mm qkv[] = {{.w = &l->wq, .y = b->q}, {.w = &l->wk, .y = b->k},
 				    {.w = &l->wv, .y = b->v}};
 	kt_matmul_n(b->pool, qkv, 3, b->xb, nb, b->work);
@@ -936,28 +954,20 @@ static void block_qkv(struct session *b, const struct layer *l, int nb)
 	add_bias(b->k, l->bk, nb, hp->n_head_kv * hd);
 	add_bias(b->v, l->bv, nb, hp->n_head_kv * hd);
 	if (l->q_norm)
-		for (int h = 0; h < nb * hp->n_head; h++)
-			kt_rmsnorm(b->q + (size_t)h * hd, b->q + (size_t)h * hd, l->q_norm, hd, hp->norm_eps);
+		norm_rows(b->q, b->q, l->q_norm, nb * hp->n_head, hd, hp->norm_eps);
 	if (l->k_norm)
-		for (int h = 0; h < nb * hp->n_head_kv; h++)
-			kt_rmsnorm(b->k + (size_t)h * hd, b->k + (size_t)h * hd, l->k_norm, hd, hp->norm_eps);
+		norm_rows(b->k, b->k, l->k_norm, nb * hp->n_head_kv, hd, hp->norm_eps);
 }
 
 /* A block's output: x += Wo * att_out (through xb as the product's
- * destination), then the SwiGLU feed-forward, added to x too. */
+ * destination), then the gated feed-forward (SwiGLU; GeGLU for gemma3),
+ * added to x too. */
 static void block_out_ffn(struct session *b, const struct layer *l, int nb)
 {
 	const struct model_hparams *hp = &b->m->hp;
-	int E = hp->n_embd;
 	kt_matmul(b->pool, &l->wo, b->att_out, nb, b->xb, b->work);
-	if (l->post_attn_norm)
-		for (int t = 0; t < nb; t++)
-			kt_rmsnorm(b->xb + (size_t)t * E, b->xb + (size_t)t * E, l->post_attn_norm, E,
-				   hp->norm_eps);
-	for (size_t i = 0; i < (size_t)nb * E; i++)
-		b->x[i] += b->xb[i];
-	for (int t = 0; t < nb; t++)
-		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)t * E, l->ffn_norm, E, hp->norm_eps);
+	add_residual(b, l->post_attn_norm, nb);
+	norm_rows(b->xb, b->x, l->ffn_norm, nb, hp->n_embd, hp->norm_eps);
 	const struct kt_mm gate_up[] = {{.w = &l->w_gate, .y = b->gate}, {.w = &l->w_up, .y = b->up}};
 	kt_matmul_n(b->pool, gate_up, 2, b->xb, nb, b->work);
 	if (hp->arch == ARCH_GEMMA3)
@@ -965,12 +975,7 @@ static void block_out_ffn(struct session *b, const struct layer *l, int nb)
 	else
 		kt_swiglu(b->gate, b->up, nb * hp->n_ff);
 	kt_matmul(b->pool, &l->w_down, b->gate, nb, b->xb, b->work);
-	if (l->post_ffn_norm)
-		for (int t = 0; t < nb; t++)
-			kt_rmsnorm(b->xb + (size_t)t * E, b->xb + (size_t)t * E, l->post_ffn_norm, E,
-				   hp->norm_eps);
-	for (size_t i = 0; i < (size_t)nb * E; i++)
-		b->x[i] += b->xb[i];
+	add_residual(b, l->post_ffn_norm, nb);
 }
 
 /* The embeddings of n tokens into x (gemma3 scales them by sqrt(n_embd)). */
@@ -988,7 +993,8 @@ static void embed_tokens(const struct model *m, const int32_t *tokens, int n, fl
 	}
 }
 
-/* The RoPE of token t's q and k at position pos, with layer l's base. */
+/* The RoPE of one token's q and k at position pos, with layer l's base and
+ * divisors. */
 static void rope_qk(const struct model *m, const struct layer *l, float *q, float *k, int pos)
 {
 	const struct model_hparams *hp = &m->hp;
@@ -1002,10 +1008,8 @@ static void rope_qk(const struct model *m, const struct layer *l, float *q, floa
 static void out_logits(struct session *b, int first, int n, float *logits)
 {
 	struct model *m = b->m;
-	int E = m->hp.n_embd;
-	for (int t = 0; t < n; t++)
-		kt_rmsnorm(b->xb + (size_t)t * E, b->x + (size_t)(first + t) * E, m->out_norm, E,
-			   m->hp.norm_eps);
+	norm_rows(b->xb, b->x + (size_t)first * m->hp.n_embd, m->out_norm, n, m->hp.n_embd,
+		  m->hp.norm_eps);
 	kt_matmul(b->pool, &m->output, b->xb, n, logits, b->work);
 }
 
