@@ -5,8 +5,8 @@
  * work buffer), then W's rows are handed out to the pool's threads in
  * chunks from a shared atomic counter, so a thread that starts late or
  * runs slower takes fewer chunks (for one activation row, chunks that
- * shrink as the rows run out: mv_task). For nb > 1 each chunk is walked in tiles
- * of rows small enough to stay in L2 while every activation row is run
+ * shrink as the rows run out: mv_task). For nb > 1 each chunk is walked in
+ * tiles of rows small enough to stay in L2 while every activation row is run
  * against the whole tile: each weight row comes from memory once per call,
  * the activations are re-read from cache. Float weights (F32/F16/BF16) dot
  * against the float activations directly and need no work buffer.
@@ -211,12 +211,6 @@ static void mm_rows(const struct mm_part *p, int64_t r0, int64_t r1, const uint8
 		yb[r] = p->dot(wd + (size_t)r * p->wstride, xb, cols);
 }
 
-/* Matrix-vector products (nb == 1): the units are the parts' rows in
- * whole packed groups (p->chunk rows each), and each take from the counter
- * is a share of what is left (1 / (4 threads) of it), at least
- * MV_MIN_TAKE_BYTES of weights and never past the end of its part: long
- * stretches of memory first, shorter ones as the product runs out, so
- * the threads finish close together. */
 /* The index of the part unit u of the shared counter belongs to. */
 static int part_of(const struct mm_ctx *c, int64_t u)
 {
@@ -226,6 +220,12 @@ static int part_of(const struct mm_ctx *c, int64_t u)
 	return k;
 }
 
+/* Matrix-vector products (nb == 1): the units are the parts' rows in
+ * whole packed groups (p->chunk rows each), and each take from the counter
+ * is a share of what is left (1 / (4 threads) of it), at least
+ * MV_MIN_TAKE_BYTES of weights and never past the end of its part: long
+ * stretches of memory first, shorter ones as the product runs out, so
+ * the threads finish close together. */
 static void mv_task(struct mm_ctx *c, int nth)
 {
 	int64_t u = atomic_load_explicit(&c->next, memory_order_relaxed);

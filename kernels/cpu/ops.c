@@ -73,49 +73,43 @@ void kt_softmax(float *x, int n)
 		x[i] *= inv;
 }
 
-static void swiglu_scalar(float *gate, const float *up, int n)
+/* Both gates are g / (1 + exp(-a)) u: SiLU with a = g, GELU's tanh form
+ * (g/2 (1 + tanh z), z = sqrt(2/pi) (g + 0.044715 g^3)) with a = 2z. */
+static void glu_scalar(float *gate, const float *up, int n, int gelu)
 {
 	for (int i = 0; i < n; i++) {
 		float g = gate[i];
-		gate[i] = g / (1.0f + expf(-g)) * up[i];
+		float a = gelu ? 2.0f * (0.7978845608f * (g + 0.044715f * g * g * g)) : g;
+		gate[i] = g / (1.0f + expf(-a)) * up[i];
 	}
+}
+
+static void glu_isa(enum kt_isa isa, float *gate, const float *up, int n, int gelu)
+{
+	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2())
+		kt_glu_avx2(gate, up, n, gelu);
+	else
+		glu_scalar(gate, up, n, gelu);
 }
 
 void kt_swiglu_isa(enum kt_isa isa, float *gate, const float *up, int n)
 {
-	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2())
-		kt_swiglu_avx2(gate, up, n);
-	else
-		swiglu_scalar(gate, up, n);
+	glu_isa(isa, gate, up, n, 0);
 }
 
 void kt_swiglu(float *gate, const float *up, int n)
 {
-	kt_swiglu_isa(kt_cpu_isa(), gate, up, n);
-}
-
-/* gelu_tanh(g) = g/2 (1 + tanh(z)) with z = sqrt(2/pi) (g + 0.044715 g^3),
- * written g / (1 + exp(-2z)) */
-static void geglu_scalar(float *gate, const float *up, int n)
-{
-	for (int i = 0; i < n; i++) {
-		float g = gate[i];
-		float z = 0.7978845608f * (g + 0.044715f * g * g * g);
-		gate[i] = g / (1.0f + expf(-2.0f * z)) * up[i];
-	}
+	glu_isa(kt_cpu_isa(), gate, up, n, 0);
 }
 
 void kt_geglu_isa(enum kt_isa isa, float *gate, const float *up, int n)
 {
-	if (isa != KT_ISA_SCALAR && kt_cpu_has_avx2())
-		kt_geglu_avx2(gate, up, n);
-	else
-		geglu_scalar(gate, up, n);
+	glu_isa(isa, gate, up, n, 1);
 }
 
 void kt_geglu(float *gate, const float *up, int n)
 {
-	kt_geglu_isa(kt_cpu_isa(), gate, up, n);
+	glu_isa(kt_cpu_isa(), gate, up, n, 1);
 }
 
 void kt_rope(float *x, int n_heads, int head_dim, int n_rot, int pos,

@@ -1,8 +1,8 @@
 /*
  * AVX2 versions of the per-token ops of ops.c that cost enough to matter:
  * GELU in an encoder's batch (erff per element would cost more than the
- * matrix product feeding it), LayerNorm, and SwiGLU, whose expf per
- * element took about 5% of a small model's decode step.
+ * matrix product feeding it), LayerNorm, and the gates SwiGLU and GeGLU,
+ * whose expf per element took about 5% of a small model's decode step.
  *
  * Compiled with -mavx2 -mfma -mf16c; called only after kt_cpu_has_avx2().
  */
@@ -21,45 +21,32 @@ void kt_gelu_avx2(float *x, int64_t n)
 	}
 }
 
-/* silu(g) u = g / (1 + exp(-g)) u; exp(-g) saturates at exp(88) for g <
- * -88, where the quotient is 0 to float precision anyway. */
-static inline __m256 swiglu8(__m256 g, __m256 u)
+/* g / (1 + exp(-a)) u, as glu_scalar of ops.c: a = g (SiLU) or, gelu,
+ * 2 sqrt(2/pi) (g + 0.044715 g^3) (GELU's tanh form). exp(-a) saturates at
+ * exp(88) for a < -88, where the quotient is 0 to float precision anyway. */
+static inline __m256 glu8(__m256 g, __m256 u, int gelu)
 {
-	const __m256 e = kt_exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
-	return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
-}
-
-void kt_swiglu_avx2(float *gate, const float *up, int64_t n)
-{
-	int64_t i = 0;
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(gate + i, swiglu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
-	if (i < n) {
-		const __m256i m = kt_mask8((int)(n - i));
-		_mm256_maskstore_ps(gate + i, m,
-				    swiglu8(_mm256_maskload_ps(gate + i, m), _mm256_maskload_ps(up + i, m)));
+	__m256 a = g;
+	if (gelu) {
+		const __m256 g3 = _mm256_mul_ps(_mm256_mul_ps(g, g), g);
+		const __m256 z = _mm256_mul_ps(_mm256_set1_ps(0.7978845608f),
+					       _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), g3, g));
+		a = _mm256_mul_ps(_mm256_set1_ps(2.0f), z);
 	}
-}
-
-/* gelu_tanh(g) u = g / (1 + exp(-2 sqrt(2/pi) (g + 0.044715 g^3))) u */
-static inline __m256 geglu8(__m256 g, __m256 u)
-{
-	const __m256 g3 = _mm256_mul_ps(_mm256_mul_ps(g, g), g);
-	const __m256 z = _mm256_mul_ps(_mm256_set1_ps(0.7978845608f),
-				       _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), g3, g));
-	const __m256 e = kt_exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), z));
+	const __m256 e = kt_exp8(_mm256_sub_ps(_mm256_setzero_ps(), a));
 	return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
 }
 
-void kt_geglu_avx2(float *gate, const float *up, int64_t n)
+void kt_glu_avx2(float *gate, const float *up, int64_t n, int gelu)
 {
 	int64_t i = 0;
 	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(gate + i, geglu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+		_mm256_storeu_ps(gate + i, glu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i), gelu));
 	if (i < n) {
 		const __m256i m = kt_mask8((int)(n - i));
 		_mm256_maskstore_ps(gate + i, m,
-				    geglu8(_mm256_maskload_ps(gate + i, m), _mm256_maskload_ps(up + i, m)));
+				    glu8(_mm256_maskload_ps(gate + i, m), _mm256_maskload_ps(up + i, m),
+					 gelu));
 	}
 }
 

@@ -281,11 +281,10 @@ kt_pdot_fn kt_pdot(enum kt_isa isa, enum kt_type t);
 /* 1 when packed q4_0/q5_0 kernels need the activation block sums */
 int kt_pdot_needs_xsum(enum kt_type t);
 
-/* ops_avx2.c: kt_gelu with the vector erf of simd_avx2.h, kt_swiglu with
- * its vector exp, kt_layernorm. */
+/* ops_avx2.c: kt_gelu with the vector erf of simd_avx2.h, kt_swiglu and
+ * kt_geglu with its vector exp (gelu 0 or 1), kt_layernorm. */
 void kt_gelu_avx2(float *x, int64_t n);
-void kt_swiglu_avx2(float *gate, const float *up, int64_t n);
-void kt_geglu_avx2(float *gate, const float *up, int64_t n);
+void kt_glu_avx2(float *gate, const float *up, int64_t n, int gelu);
 void kt_layernorm_avx2(float *out, const float *x, const float *w, const float *b, int n,
 		       float eps);
 
