@@ -200,6 +200,12 @@ int64_t tok_encode(const struct tok *t, const char *text, size_t len,
  * "\u2581" piece spells the space prefix it adds in 3 byte tokens. */
 int64_t tok_encode_alloc(const struct tok *t, const char *text, size_t len,
 			 int parse_special, int lead, int32_t **ids);
+/* A prompt as generation wants it: tok_encode_alloc with BOS first when the
+ * model asks for one (tok_add_bos) and the text does not already begin
+ * with it (a chat template that writes <bos> or <|begin_of_text|>). The
+ * number of ids, BOS included, or -ENOMEM / -EOVERFLOW. */
+int64_t tok_encode_prompt(const struct tok *t, const char *text, size_t len,
+			  int parse_special, int32_t **ids);
 
 /* The bytes token id stands for (SentencePiece "\xe2\x96\x81" -> ' ', byte
  * tokens <0x0A> -> the byte, byte-level BPE -> raw bytes; WordPiece: a word

@@ -702,6 +702,21 @@ int64_t tok_encode_alloc(const struct tok *t, const char *text, size_t len,
 	return n;
 }
 
+int64_t tok_encode_prompt(const struct tok *t, const char *text, size_t len,
+			  int parse_special, int32_t **ids)
+{
+	const int bos = tok_add_bos(t) && tok_bos(t) >= 0;
+	int64_t n = tok_encode_alloc(t, text, len, parse_special, bos, ids);
+	if (n < 0 || !bos)
+		return n;
+	if (n > 0 && (*ids)[1] == tok_bos(t)) { /* the text's own BOS */
+		memmove(*ids, *ids + 1, (size_t)n * sizeof **ids);
+		return n;
+	}
+	(*ids)[0] = tok_bos(t);
+	return n + 1;
+}
+
 /* ---- decoding ------------------------------------------------------------ */
 
 static int copy_out(char *buf, size_t n, const char *s, size_t len)

@@ -60,22 +60,16 @@ double cli_now(void)
 int cli_tokenize(const struct tok *t, const char *text, int parse_special,
 		 int32_t **ids, int *n)
 {
-	size_t len = strlen(text);
-	int off = tok_add_bos(t) && tok_bos(t) >= 0;
 	int32_t *v;
-	int64_t got = tok_encode_alloc(t, text, len, parse_special, off, &v);
+	int64_t got = tok_encode_prompt(t, text, strlen(text), parse_special, &v);
 	if (got < 0)
 		return (int)got;
-	if (got > INT32_MAX - 1) {
+	if (got > INT32_MAX) {
 		free(v);
 		return -EOVERFLOW;
 	}
-	if (off && got > 0 && v[1] == tok_bos(t))
-		memmove(v, v + 1, (size_t)got * sizeof *v), off = 0;
-	else if (off)
-		v[0] = tok_bos(t);
 	*ids = v;
-	*n = (int)(got + off);
+	*n = (int)got;
 	return 0;
 }
 

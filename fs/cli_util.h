@@ -16,9 +16,8 @@ int cli_float(const char *arg, const char *opt, float lo, float hi, float *out);
 int cli_u64(const char *arg, const char *opt, uint64_t *out);
 /* Seconds on a monotonic clock. */
 double cli_now(void);
-/* Tokenize a prompt the way generation wants it: BOS first when the model
- * asks for one and the text does not already begin with it. *ids is
- * malloc'ed; returns 0 or a negative errno. */
+/* tok_encode_prompt of a NUL-terminated text, its count as an int. *ids
+ * is malloc'ed; returns 0 or a negative errno. */
 int cli_tokenize(const struct tok *t, const char *text, int parse_special,
 		 int32_t **ids, int *n);
 /* Read a whole file into a malloc'ed buffer (NUL-terminated); 0 or -errno. */

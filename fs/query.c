@@ -384,22 +384,15 @@ static int gen_prepare(struct run *r, struct genmodel *g, struct gen *gn)
 		if (!prompt)
 			goto nomem;
 		size_t pl = strlen(prompt);
-		/* BOS when the model asks for one, unless the template wrote it
-		 * (llama3's <|begin_of_text|>, gemma's <bos>) */
-		int at = tok_add_bos(tk) && tok_bos(tk) >= 0;
 		free(toks);
-		int64_t k = tok_encode_alloc(tk, prompt, pl, tmpl != CHAT_NONE, at, &toks);
+		int64_t k = tok_encode_prompt(tk, prompt, pl, tmpl != CHAT_NONE, &toks);
 		if (k == -ENOMEM)
 			goto nomem;
-		if (at && k > 0 && toks[1] == tok_bos(tk))
-			memmove(toks, toks + 1, (size_t)k * sizeof *toks), at = 0;
-		else if (at && k >= 0)
-			toks[0] = tok_bos(tk);
-		if (k < 0 || k > INT32_MAX - 1) {
+		if (k < 0 || k > INT32_MAX) {
 			snprintf(r->err, sizeof r->err, "cannot tokenize the prompt");
 			goto fail;
 		}
-		n_prompt = at + (int)k;
+		n_prompt = (int)k;
 		if (n_prompt + r->req.max_tokens <= n_ctx || (n_src == 0 && n_prompt < n_ctx))
 			break;
 		if (!n_src) {

@@ -481,6 +481,16 @@ static void check_llama_spm(void)
 	T_CHECK(n >= 2 && ids[0] == 1, "<s> parsed: n=%lld first=%d", (long long)n, ids[0]);
 	int64_t m = tok_encode(t, "<s>Hi", 5, 0, ids, 32);
 	T_CHECK(m > 0 && ids[0] != 1, "<s> must stay text without parse_special");
+	/* a prompt gets BOS (add_bos_token), once even when its text has one */
+	int32_t *p = NULL;
+	int64_t k = tok_encode_prompt(t, "Hi", 2, 1, &p);
+	T_CHECK(k == 1 + tok_encode(t, "Hi", 2, 1, ids, 32) && p && p[0] == 1 && p[1] != 1,
+		"prompt 'Hi': %lld ids, first %d", (long long)k, p ? p[0] : -1);
+	free(p);
+	k = tok_encode_prompt(t, "<s>Hi", 5, 1, &p);
+	T_CHECK(k == n && p && p[0] == 1 && p[1] != 1, "prompt '<s>Hi': %lld ids (want %lld), BOS twice?",
+		(long long)k, (long long)n);
+	free(p);
 	check_api("llama-spm", t);
 	check_bytes("llama-spm", t);
 	check_utf8("llama-spm", t);
