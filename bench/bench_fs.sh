@@ -153,13 +153,7 @@ ls_figures() {
 bench_b() {
 	echo "(b) listing queries/ with $n_req requests in the store (goal < 100 ms)"
 	mkdir -p "$tmp/store-b/queries"
-	python3 - "$tmp/store-b/queries" "$n_req" plain <<'PY'
-import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    with open(os.path.join(d, "r%05d" % i), "w") as f:
-        f.write("What is question number %d?\n" % i)
-PY
+	python3 "$here/tests/make_requests.py" "$tmp/store-b/queries" "$n_req" plain
 	ls_figures "$n_req plain request files (NAME only)" "$tmp/store-b"
 	# the daemon needs a descriptor per entry (and some for itself); as root
 	# it raises its limit to fs.nr_open
@@ -169,17 +163,7 @@ PY
 	if [ "$limit" != unlimited ] && (((limit - 2000) / 7 < n_done)); then n_done=$(((limit - 2000) / 7)); fi
 	rm -rf "$tmp/store-b/queries"
 	mkdir -p "$tmp/store-b/queries"
-	python3 - "$tmp/store-b/queries" "$n_done" <<'PY'
-import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    b = os.path.join(d, "r%05d" % i)
-    for sfx, text in (("", "What is question number %d?\n" % i), (".status", "done\n"),
-                      (".stream", "Answer %d [1].\n" % i), (".hits", "1\tdoc.txt\t0.5\n"),
-                      (".answer", "Answer %d [1].\n" % i), (".json", "{}\n"), (".done", "")):
-        with open(b + sfx, "w") as f:
-            f.write(text)
-PY
+	python3 "$here/tests/make_requests.py" "$tmp/store-b/queries" "$n_done" finished
 	((n_done == n_req)) || echo "  (only $n_done finished requests: the open-file limit is $limit)"
 	ls_figures "$n_done finished requests (NAME and its 6 result files)" "$tmp/store-b"
 	rm -rf "$tmp/store-b"

@@ -12,21 +12,14 @@ set -euo pipefail
 . "$(dirname "$0")/mount_lib.sh"
 n=1500
 mkdir -p "$store/queries" "$store/docs" "$tmp/nomodels"
-python3 - "$store/queries" "$n" "$store/docs" <<'PY'
+python3 "$(dirname "$0")/make_requests.py" "$store/queries" "$n" finished
+python3 - "$store/docs" <<'PY'
 import os, sys
-d, n, docs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 for f in range(30):
-    os.mkdir(os.path.join(docs, "f%02d" % f))
+    os.mkdir(os.path.join(sys.argv[1], "f%02d" % f))
     for i in range(200):
-        with open(os.path.join(docs, "f%02d" % f, "doc%03d.txt" % i), "w") as fh:
+        with open(os.path.join(sys.argv[1], "f%02d" % f, "doc%03d.txt" % i), "w") as fh:
             fh.write("Document %d of folder %d.\n" % (i, f))
-for i in range(n):
-    b = os.path.join(d, "r%05d" % i)
-    for sfx, text in (("", "What is question number %d?\n" % i), (".status", "done\n"),
-                      (".stream", "Answer %d [1].\n" % i), (".hits", "1\tdoc.txt\t0.5\n"),
-                      (".answer", "Answer %d [1].\n" % i), (".json", "{}\n"), (".done", "")):
-        with open(b + sfx, "w") as f:
-            f.write(text)
 PY
 # as root, the daemon would raise its limit to fs.nr_open: setpriv drops
 # the capability that allows it
