@@ -4,10 +4,12 @@
 #   bash bench/bench_fs.sh [a] [b] [c]        (default: all three)
 #
 # (a) docs/ sequential throughput: dd of SIZE_MB (default 1024) MiB, written
-#     with conv=fsync and read back, through MNT/docs and directly in a folder
-#     on the same file system as the store; buffered and O_DIRECT; caches
-#     dropped before every run (as root). Median of REPS (default 3) runs;
-#     the ratio mount/direct (goal >= 70%).
+#     with conv=fsync, through MNT/docs and directly in a folder on the same
+#     file system as the store; then read, through MNT/docs and directly, two
+#     files of random bytes written alike behind the mount (so that how fast
+#     the mount wrote cannot change what the disk does during the reads);
+#     buffered and O_DIRECT; caches dropped before every run (as root).
+#     Median of REPS (default 3) runs; the ratio mount/direct (goal >= 70%).
 # (b) ls and ls -l of queries/ with N_REQ (default 10000) requests in the
 #     store, made directly in STORE/queries before mounting: first as plain
 #     request files (NAME only: written, never submitted; 10,000 entries),
@@ -66,9 +68,12 @@ mount_store() {
 }
 umount_store() { "$bin" umount --store "$cur_store" "$mnt"; }
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
+# drop_caches: every timed run starts from cold caches and an idle disk (the
+# second after sync lets a virtual disk finish what the last run gave it)
 drop_caches() {
 	sync
 	if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; else dropped=no; fi
+	sleep 1
 }
 dropped=yes
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -93,6 +98,11 @@ bench_a() {
 	echo "    (mount and direct runs alternate, so that a busy machine slows both alike)"
 	mount_store "$tmp/store-a"
 	mkdir -p "$tmp/direct"
+	# the files the read runs read: written the same way, behind the mount
+	local f
+	for f in "$tmp/store-a/docs/rd.bin" "$tmp/direct/rd.bin"; do
+		dd if=/dev/urandom of="$f" bs=1M count="$size_mb" conv=fsync status=none
+	done
 	local mode flag i
 	for mode in buffered direct; do
 		flag=
@@ -101,8 +111,13 @@ bench_a() {
 		for ((i = 0; i < reps; i++)); do
 			echo "wm $(run_dd write "$mnt/docs/seq.bin" $flag)" >>"$tmp/a.txt"
 			echo "wd $(run_dd write "$tmp/direct/seq.bin" $flag)" >>"$tmp/a.txt"
-			echo "rm $(run_dd read "$mnt/docs/seq.bin" $flag)" >>"$tmp/a.txt"
-			echo "rd $(run_dd read "$tmp/direct/seq.bin" $flag)" >>"$tmp/a.txt"
+		done
+		# the reads: of two files written alike (in the backing folders),
+		# after the disk has settled from the writes
+		sleep 5
+		for ((i = 0; i < reps; i++)); do
+			echo "rm $(run_dd read "$mnt/docs/rd.bin" $flag)" >>"$tmp/a.txt"
+			echo "rd $(run_dd read "$tmp/direct/rd.bin" $flag)" >>"$tmp/a.txt"
 		done
 		awk -v m="$mode" '
 			{ v[$1, ++n[$1]] = $2 }
@@ -117,6 +132,7 @@ bench_a() {
 				printf "  %-8s read:               mount %5.0f (%5.0f)  direct %5.0f (%5.0f)  ratio %3.0f%% (%3.0f%%)\n", m, rm, best["rm"], rd, best["rd"], 100 * rm / rd, 100 * best["rm"] / best["rd"] }' "$tmp/a.txt"
 		rm -f "$mnt/docs/seq.bin" "$tmp/direct/seq.bin"
 	done
+	rm -f "$mnt/docs/rd.bin" "$tmp/direct/rd.bin"
 	[ $dropped = yes ] || echo "  (caches could not be dropped: not root?)"
 	umount_store
 	rm -rf "$tmp/store-a" "$tmp/direct"

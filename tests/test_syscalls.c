@@ -1082,6 +1082,15 @@ static void t_mmap(void)
 	/* a write(2) is seen in the mapping */
 	EQ(pwrite(fd, "WRITE", 5, 100), 5);
 	CHECK(!memcmp(p + 100, "WRITE", 5), "the mapping after a write");
+	/* and so is one through a write-only descriptor (served with direct_io,
+	 * past the page cache that holds the mapping's pages), also by read */
+	int wfd = (int)OK(open(M("mm"), O_WRONLY));
+	EQ(pwrite(wfd, "WRONLY", 6, 200), 6);
+	close(wfd);
+	CHECK(!memcmp(p + 200, "WRONLY", 6), "the mapping after a write-only descriptor's write");
+	memset(buf, 0, sizeof buf);
+	EQ(pread(fd, buf, 6, 200), 6);
+	CHECKF(!strcmp(buf, "WRONLY"), "read after a write-only descriptor's write: %s", buf);
 	munmap(p, 8192);
 	/* written through the mapping without msync: there after munmap + close */
 	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
