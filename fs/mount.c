@@ -1437,15 +1437,18 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
  * behind the mount, are always fresh. docs/ and models/: write-only opens
  * (cp, shell redirections, dd), whose data the kernel then hands over from
  * the writer's own pages, not through a copy in the mount's page cache:
- * about three times the throughput of a 1 MiB dd (bench/bench_fs.sh a).
+ * two to three times the throughput of a 1 MiB dd (bench/bench_fs.sh a).
  * A write-only descriptor cannot be mmap'ed, and the kernel drops the
  * pages that others have cached or mapped of the range written. Not for
- * set-user-ID or set-group-ID files (MODE): the kernel clears those bits
- * on a write only on the cached path. */
-static void pass_direct(int tree, mode_t mode, struct fuse_file_info *fi)
+ * set-user-ID or set-group-ID files (FD's mode, looked at only for such
+ * opens): the kernel clears those bits on a write only on the cached path. */
+static void pass_direct(enum tree tree, int fd, struct fuse_file_info *fi)
 {
-	if (tree == T_QUERIES ||
-	    ((fi->flags & O_ACCMODE) == O_WRONLY && !(mode & (S_ISUID | S_ISGID))))
+	struct stat st;
+	if (tree == T_QUERIES)
+		fi->direct_io = 1;
+	else if ((fi->flags & O_ACCMODE) == O_WRONLY && !fstat(fd, &st) &&
+		 !(st.st_mode & (S_ISUID | S_ISGID)))
 		fi->direct_io = 1;
 }
 
@@ -1463,8 +1466,7 @@ static void open_pass(fuse_req_t req, struct node *n, struct fuse_file_info *fi,
 	of->created = created;
 	if (n->tree != T_QUERIES && (created || (writable && (fi->flags & O_TRUNC))))
 		atomic_store(&of->written, 1);
-	struct stat st;
-	pass_direct(n->tree, fstat(fd, &st) ? S_ISUID : st.st_mode, fi);
+	pass_direct(n->tree, fd, fi);
 	if (n->tree == T_QUERIES) {
 		char name[NAME_MAX + 1];
 		if (!fd_qname(m, fd, name, sizeof name) && ends_with(name, ".stream") &&
@@ -1584,7 +1586,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	of->created = 1;
 	if (dir->tree != T_QUERIES)
 		atomic_store(&of->written, 1);
-	pass_direct(dir->tree, e.attr.st_mode, fi);
+	pass_direct(dir->tree, fd, fi);
 	fi->fh = (uintptr_t)of;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		ofile_free(m, of);
